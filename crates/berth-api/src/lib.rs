@@ -1,0 +1,1 @@
+//! The Docker Engine HTTP API over berth's services.

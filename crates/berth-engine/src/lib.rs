@@ -1,0 +1,1 @@
+//! berth's services: containers, images, events, system.

@@ -1,0 +1,1 @@
+//! The per-container monitor: holds stdio, writes logs, reaps, records exit status.

@@ -1,0 +1,1 @@
+//! Content store, layer store, overlay snapshots, layer diff and apply.

@@ -1,0 +1,1 @@
+//! The only crate with unsafe code: namespaces, mounts, fd passing.

@@ -1,0 +1,1 @@
+//! End-to-end tests: a real berthd driven by berth and the docker CLI.

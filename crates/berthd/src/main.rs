@@ -1,0 +1,2 @@
+//! The berth daemon.
+fn main() {}
