@@ -1,0 +1,607 @@
+//! Command table and dispatch: each command's usage line, flags and argument rule, the
+//! management aliases (`container ls` = `ps`, `image rm` = `rmi`), and [`Ctx`], which owns
+//! the API client and negotiates the API version on first use.
+
+mod container;
+mod exec;
+mod image;
+mod inspect;
+mod list;
+mod system;
+
+use crate::client::{Client, ClientError, TlsOptions};
+use crate::flags::{self, b, default_true, l, v, vd, Flag, FlagError, Parsed, Spec};
+use crate::StatusError;
+
+/// One-line summaries for the root help.
+pub const SUMMARY: &[(&str, &str)] = &[
+    (
+        "attach",
+        "Attach local standard input, output, and error streams to a running container",
+    ),
+    ("create", "Create a new container"),
+    ("exec", "Execute a command in a running container"),
+    ("images", "List images"),
+    (
+        "import",
+        "Import the contents from a tarball to create a filesystem image",
+    ),
+    ("info", "Display system-wide information"),
+    ("inspect", "Return low-level information on Docker objects"),
+    ("kill", "Kill one or more running containers"),
+    ("load", "Load an image from a tar archive or STDIN"),
+    ("logs", "Fetch the logs of a container"),
+    ("pause", "Pause all processes within one or more containers"),
+    (
+        "port",
+        "List port mappings or a specific mapping for the container",
+    ),
+    ("ps", "List containers"),
+    ("pull", "Download an image from a registry"),
+    ("push", "Upload an image to a registry"),
+    ("rename", "Rename a container"),
+    ("restart", "Restart one or more containers"),
+    ("rm", "Remove one or more containers"),
+    ("rmi", "Remove one or more images"),
+    ("run", "Create and run a new container from an image"),
+    (
+        "save",
+        "Save one or more images to a tar archive (streamed to STDOUT by default)",
+    ),
+    ("start", "Start one or more stopped containers"),
+    ("stop", "Stop one or more running containers"),
+    (
+        "tag",
+        "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+    ),
+    ("top", "Display the running processes of a container"),
+    (
+        "unpause",
+        "Unpause all processes within one or more containers",
+    ),
+    ("update", "Update configuration of one or more containers"),
+    ("version", "Show the Docker version information"),
+    (
+        "wait",
+        "Block until one or more containers stop, then print their exit codes",
+    ),
+];
+
+/// Shared state of one invocation.
+pub struct Ctx {
+    host: String,
+    tls: Option<TlsOptions>,
+    client: Option<Client>,
+    pub debug: bool,
+}
+
+impl Ctx {
+    pub fn new(host: String, tls: Option<TlsOptions>, debug: bool) -> Self {
+        Self {
+            host,
+            tls,
+            client: None,
+            debug,
+        }
+    }
+
+    /// The client, after version negotiation (one `/_ping`).
+    pub async fn client(&mut self) -> anyhow::Result<&Client> {
+        if self.client.is_none() {
+            let mut c = Client::new(&self.host, self.tls.clone())?;
+            c.negotiate().await?;
+            self.client = Some(c);
+        }
+        Ok(self.client.as_ref().expect("client was just set"))
+    }
+}
+
+/// How many positional arguments a command takes.
+#[derive(Clone, Copy)]
+pub enum Args {
+    None,
+    Exact(usize),
+    Min(usize),
+    Range(usize, usize),
+}
+
+pub struct Command {
+    pub spec: Spec,
+    pub args: Args,
+}
+
+fn cmd(
+    usage: &'static str,
+    about: &'static str,
+    aliases: &'static str,
+    args: Args,
+    flags: Vec<Flag>,
+) -> Command {
+    Command {
+        spec: Spec {
+            usage,
+            about,
+            aliases,
+            flags,
+            stop_at_positional: false,
+            no_short_help: false,
+        },
+        args,
+    }
+}
+
+fn format_flag(help: &'static str) -> Flag {
+    v("format", None, "string", help)
+}
+
+fn filter_flag() -> Flag {
+    Flag {
+        typ: "filter",
+        ..l(
+            "filter",
+            Some('f'),
+            "Filter output based on conditions provided",
+        )
+    }
+}
+
+/// The command spec for a canonical command name.
+pub fn command(name: &str) -> Option<Command> {
+    use Args::{Exact, Min, Range};
+    let c = match name {
+        "run" | "create" => {
+            let mut flags = crate::opts::container_flags();
+            if name == "run" {
+                flags.push(b("detach", Some('d'), "Run container in background and print container ID"));
+                flags.push(default_true(b("sig-proxy", None, "Proxy received signals to the process")));
+                flags.push(v("detach-keys", None, "string", "Override the key sequence for detaching a container"));
+            }
+            let (usage, about, aliases) = if name == "run" {
+                ("run [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container from an image", "berth container run, berth run")
+            } else {
+                ("create [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container", "berth container create, berth create")
+            };
+            Command { spec: Spec { usage, about, aliases, flags, stop_at_positional: true, no_short_help: true }, args: Min(1) }
+        }
+        "start" => cmd("start [OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers", "berth container start, berth start", Min(1), vec![
+            b("attach", Some('a'), "Attach STDOUT/STDERR and forward signals"),
+            v("detach-keys", None, "string", "Override the key sequence for detaching a container"),
+            b("interactive", Some('i'), "Attach container's STDIN"),
+            v("checkpoint", None, "string", "Restore from this checkpoint"),
+            v("checkpoint-dir", None, "string", "Use a custom checkpoint storage directory"),
+        ]),
+        "stop" | "restart" => {
+            let (usage, about, aliases) = if name == "stop" {
+                ("stop [OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers", "berth container stop, berth stop")
+            } else {
+                ("restart [OPTIONS] CONTAINER [CONTAINER...]", "Restart one or more containers", "berth container restart, berth restart")
+            };
+            cmd(usage, about, aliases, Min(1), vec![
+                v("signal", Some('s'), "string", "Signal to send to the container"),
+                v("timeout", Some('t'), "int", "Seconds to wait before killing the container"),
+                flags::hidden(v("time", None, "int", "Seconds to wait before killing the container (deprecated: use --timeout)")),
+            ])
+        }
+        "kill" => cmd("kill [OPTIONS] CONTAINER [CONTAINER...]", "Kill one or more running containers", "berth container kill, berth kill", Min(1), vec![v("signal", Some('s'), "string", "Signal to send to the container")]),
+        "pause" => cmd("pause CONTAINER [CONTAINER...]", "Pause all processes within one or more containers", "berth container pause, berth pause", Min(1), vec![]),
+        "unpause" => cmd("unpause CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers", "berth container unpause, berth unpause", Min(1), vec![]),
+        "rm" => cmd("rm [OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers", "berth container rm, berth container remove, berth rm", Min(1), vec![
+            b("force", Some('f'), "Force the removal of a running container (uses SIGKILL)"),
+            b("link", Some('l'), "Remove the specified link"),
+            b("volumes", Some('v'), "Remove anonymous volumes associated with the container"),
+        ]),
+        "ps" => cmd("ps [OPTIONS]", "List containers", "berth container ls, berth container list, berth container ps, berth ps", Args::None, vec![
+            b("all", Some('a'), "Show all containers (default shows just running)"),
+            filter_flag(),
+            format_flag("Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template"),
+            vd("last", Some('n'), "int", "-1", "Show n last created containers (includes all states)"),
+            b("latest", Some('l'), "Show the latest created container (includes all states)"),
+            b("no-trunc", None, "Don't truncate output"),
+            b("quiet", Some('q'), "Only display container IDs"),
+            b("size", Some('s'), "Display total file sizes"),
+        ]),
+        "logs" => cmd("logs [OPTIONS] CONTAINER", "Fetch the logs of a container", "berth container logs, berth logs", Exact(1), vec![
+            b("details", None, "Show extra details provided to logs"),
+            b("follow", Some('f'), "Follow log output"),
+            v("since", None, "string", "Show logs since timestamp (e.g. \"2013-01-02T13:23:37Z\") or relative (e.g. \"42m\" for 42 minutes)"),
+            vd("tail", Some('n'), "string", "all", "Number of lines to show from the end of the logs"),
+            b("timestamps", Some('t'), "Show timestamps"),
+            v("until", None, "string", "Show logs before a timestamp (e.g. \"2013-01-02T13:23:37Z\") or relative (e.g. \"42m\" for 42 minutes)"),
+        ]),
+        "wait" => cmd("wait CONTAINER [CONTAINER...]", "Block until one or more containers stop, then print their exit codes", "berth container wait, berth wait", Min(1), vec![]),
+        "top" => Command { spec: Spec { usage: "top CONTAINER [ps OPTIONS]", about: "Display the running processes of a container", aliases: "berth container top, berth top", flags: vec![], stop_at_positional: true, no_short_help: false }, args: Min(1) },
+        "inspect" => cmd("inspect [OPTIONS] NAME|ID [NAME|ID...]", "Return low-level information on Docker objects", "", Min(1), vec![
+            v("format", Some('f'), "string", "Format output using a custom template"),
+            b("size", Some('s'), "Display total file sizes if the type is container"),
+            v("type", None, "string", "Only inspect objects of the given type"),
+        ]),
+        "exec" => Command {
+            spec: Spec {
+                usage: "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
+                about: "Execute a command in a running container",
+                aliases: "berth container exec, berth exec",
+                flags: vec![
+                    b("detach", Some('d'), "Detached mode: run command in the background"),
+                    v("detach-keys", None, "string", "Override the key sequence for detaching a container"),
+                    l("env", Some('e'), "Set environment variables"),
+                    l("env-file", None, "Read in a file of environment variables"),
+                    b("interactive", Some('i'), "Keep STDIN open even if not attached"),
+                    b("privileged", None, "Give extended privileges to the command"),
+                    b("tty", Some('t'), "Allocate a pseudo-TTY"),
+                    v("user", Some('u'), "string", "Username or UID (format: \"<name|uid>[:<group|gid>]\")"),
+                    v("workdir", Some('w'), "string", "Working directory inside the container"),
+                ],
+                stop_at_positional: true,
+                no_short_help: false,
+            },
+            args: Min(2),
+        },
+        "attach" => cmd("attach [OPTIONS] CONTAINER", "Attach local standard input, output, and error streams to a running container", "berth container attach, berth attach", Exact(1), vec![
+            v("detach-keys", None, "string", "Override the key sequence for detaching a container"),
+            b("no-stdin", None, "Do not attach STDIN"),
+            default_true(b("sig-proxy", None, "Proxy all received signals to the process")),
+        ]),
+        "rename" => cmd("rename CONTAINER NEW_NAME", "Rename a container", "berth container rename, berth rename", Exact(2), vec![]),
+        "update" => cmd("update [OPTIONS] CONTAINER [CONTAINER...]", "Update configuration of one or more containers", "berth container update, berth update", Min(1), vec![
+            vd("blkio-weight", None, "uint16", "0", "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)"),
+            vd("cpu-period", None, "int", "0", "Limit CPU CFS (Completely Fair Scheduler) period"),
+            vd("cpu-quota", None, "int", "0", "Limit CPU CFS (Completely Fair Scheduler) quota"),
+            vd("cpu-rt-period", None, "int", "0", "Limit the CPU real-time period in microseconds"),
+            vd("cpu-rt-runtime", None, "int", "0", "Limit the CPU real-time runtime in microseconds"),
+            vd("cpu-shares", Some('c'), "int", "0", "CPU shares (relative weight)"),
+            v("cpus", None, "decimal", "Number of CPUs"),
+            v("cpuset-cpus", None, "string", "CPUs in which to allow execution (0-3, 0,1)"),
+            v("cpuset-mems", None, "string", "MEMs in which to allow execution (0-3, 0,1)"),
+            v("kernel-memory", None, "bytes", "Kernel memory limit (deprecated)"),
+            v("memory", Some('m'), "bytes", "Memory limit"),
+            v("memory-reservation", None, "bytes", "Memory soft limit"),
+            v("memory-swap", None, "bytes", "Swap limit equal to memory plus swap: -1 to enable unlimited swap"),
+            vd("pids-limit", None, "int", "0", "Tune container pids limit (set -1 for unlimited)"),
+            v("restart", None, "string", "Restart policy to apply when a container exits"),
+        ]),
+        "port" => cmd("port CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings or a specific mapping for the container", "berth container port, berth port", Range(1, 2), vec![]),
+        "container prune" => cmd("container prune [OPTIONS]", "Remove all stopped containers", "", Args::None, vec![
+            Flag { typ: "filter", ..l("filter", None, "Provide filter values (e.g. \"until=<timestamp>\")") },
+            b("force", Some('f'), "Do not prompt for confirmation"),
+        ]),
+        "images" => cmd("images [OPTIONS] [REPOSITORY[:TAG]]", "List images", "berth image ls, berth image list, berth images", Range(0, 1), vec![
+            b("all", Some('a'), "Show all images (default hides intermediate images)"),
+            b("digests", None, "Show digests"),
+            filter_flag(),
+            format_flag("Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template"),
+            b("no-trunc", None, "Don't truncate output"),
+            b("quiet", Some('q'), "Only show image IDs"),
+            b("tree", None, "List multi-platform images as a tree (EXPERIMENTAL)"),
+        ]),
+        "rmi" => cmd("rmi [OPTIONS] IMAGE [IMAGE...]", "Remove one or more images", "berth image rm, berth image remove, berth rmi", Min(1), vec![
+            b("force", Some('f'), "Force removal of the image"),
+            b("no-prune", None, "Do not delete untagged parents"),
+        ]),
+        "tag" => cmd("tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", "berth image tag, berth tag", Exact(2), vec![]),
+        "save" => cmd("save [OPTIONS] IMAGE [IMAGE...]", "Save one or more images to a tar archive (streamed to STDOUT by default)", "berth image save, berth save", Min(1), vec![
+            v("output", Some('o'), "string", "Write to a file, instead of STDOUT"),
+            l("platform", None, "Save only the given platform(s)"),
+        ]),
+        "load" => cmd("load [OPTIONS]", "Load an image from a tar archive or STDIN", "berth image load, berth load", Args::None, vec![
+            v("input", Some('i'), "string", "Read from tar archive file, instead of STDIN"),
+            b("quiet", Some('q'), "Suppress the load output"),
+            l("platform", None, "Load only the given platform(s)"),
+        ]),
+        "import" => cmd("import [OPTIONS] file|URL|- [REPOSITORY[:TAG]]", "Import the contents from a tarball to create a filesystem image", "berth image import, berth import", Range(1, 2), vec![
+            l("change", Some('c'), "Apply Dockerfile instruction to the created image"),
+            v("message", Some('m'), "string", "Set commit message for imported image"),
+            v("platform", None, "string", "Set platform if server is multi-platform capable"),
+        ]),
+        "pull" => cmd("pull [OPTIONS] NAME[:TAG|@DIGEST]", "Download an image from a registry", "berth image pull, berth pull", Exact(1), vec![
+            b("all-tags", Some('a'), "Download all tagged images in the repository"),
+            b("disable-content-trust", None, "Skip image verification"),
+            v("platform", None, "string", "Set platform if server is multi-platform capable"),
+            b("quiet", Some('q'), "Suppress verbose output"),
+        ]),
+        "push" => cmd("push [OPTIONS] NAME[:TAG]", "Upload an image to a registry", "berth image push, berth push", Exact(1), vec![
+            b("all-tags", Some('a'), "Push all tags of an image to the repository"),
+            b("disable-content-trust", None, "Skip image signing"),
+            v("platform", None, "string", "Push a platform-specific manifest as a single-platform image to the registry."),
+            b("quiet", Some('q'), "Suppress verbose output"),
+        ]),
+        "version" => cmd("version [OPTIONS]", "Show the Docker version information", "", Args::None, vec![format_flag("Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template")]),
+        "info" => cmd("info [OPTIONS]", "Display system-wide information", "berth system info, berth info", Args::None, vec![format_flag("Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template")]),
+        _ => return Option::None,
+    };
+    Some(c)
+}
+
+/// Management command forms mapped to canonical commands (and the usage path shown).
+fn resolve(cmd: &str, rest: &[String]) -> Option<(&'static str, String, usize)> {
+    let sub = rest.first().map(String::as_str).unwrap_or("");
+    let map = |group: &str| -> Option<&'static str> {
+        match (group, sub) {
+            ("container", "ls" | "ps" | "list") => Some("ps"),
+            ("container", "rm" | "remove") => Some("rm"),
+            ("container", "prune") => Some("container prune"),
+            ("container", "inspect") => Some("container inspect"),
+            ("container", s) => [
+                "run", "create", "start", "stop", "restart", "kill", "pause", "unpause", "logs",
+                "wait", "top", "exec", "attach", "rename", "update", "port",
+            ]
+            .into_iter()
+            .find(|c| *c == s),
+            ("image", "ls" | "list") => Some("images"),
+            ("image", "rm" | "remove") => Some("rmi"),
+            ("image", "inspect") => Some("image inspect"),
+            ("image", s) => ["tag", "save", "load", "import", "pull", "push"]
+                .into_iter()
+                .find(|c| *c == s),
+            ("system", "info") => Some("info"),
+            _ => None,
+        }
+    };
+    match cmd {
+        "container" | "image" | "system" => map(cmd).map(|c| (c, format!("{cmd} {sub}"), 1)),
+        c => {
+            let canon = SUMMARY.iter().map(|(n, _)| *n).find(|n| *n == c)?;
+            Some((canon, c.to_string(), 0))
+        }
+    }
+}
+
+fn usage_error(path: &str, usage: &str, msg: &str) -> anyhow::Error {
+    StatusError::new(
+        125,
+        format!(
+            "{msg}\n\nUsage:  berth {}\n\nRun 'berth {path} --help' for more information",
+            usage_with_path(path, usage)
+        ),
+    )
+}
+
+fn usage_with_path(path: &str, usage: &str) -> String {
+    // `container ls [OPTIONS]` for management forms, `ps [OPTIONS]` otherwise.
+    let rest = usage.split_once(' ').map(|x| x.1).unwrap_or("");
+    if rest.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path} {rest}")
+    }
+}
+
+fn args_error(path: &str, usage: &str, rule: Args, n: usize) -> Option<anyhow::Error> {
+    let plural = |k: usize| if k == 1 { "argument" } else { "arguments" };
+    // cobra's validators word these differently: RequiresMinArgs says "See", others "Run".
+    let (msg, verb) = match rule {
+        Args::None if n > 0 => ("accepts no arguments".to_string(), "Run"),
+        Args::Exact(k) if n != k => (format!("requires {k} {}", plural(k)), "Run"),
+        Args::Min(k) if n < k => (format!("requires at least {k} {}", plural(k)), "See"),
+        Args::Range(a, b) if n < a || n > b => (
+            format!("requires at least {a} and at most {b} {}", plural(b)),
+            "Run",
+        ),
+        _ => return None,
+    };
+    Some(StatusError::new(1, format!("berth: 'berth {path}' {msg}\n\nUsage:  berth {}\n\n{verb} 'berth {path} --help' for more information", usage_with_path(path, usage))))
+}
+
+/// Parses a command's flags and runs it.
+pub async fn dispatch(mut ctx: Ctx, cmd: &str, rest: Vec<String>) -> anyhow::Result<()> {
+    if matches!(cmd, "container" | "image" | "system")
+        && rest.first().is_none_or(|s| s == "--help" || s == "-h")
+    {
+        println!("\nUsage:  berth {cmd} COMMAND\n\nManage {cmd}s\n\nRun 'berth {cmd} COMMAND --help' for more information on a command.");
+        return Ok(());
+    }
+    let Some((canon, path, skip)) = resolve(cmd, &rest) else {
+        let shown = if matches!(cmd, "container" | "image" | "system") {
+            format!("berth {cmd} {}", rest[0])
+        } else {
+            format!("berth {cmd}")
+        };
+        let usage = if matches!(cmd, "container" | "image" | "system") {
+            format!("\n\nUsage:  berth {cmd}\n\nRun 'berth {cmd} --help'")
+        } else {
+            "\n\nRun 'berth --help'".to_string()
+        };
+        return Err(StatusError::new(
+            1,
+            format!("berth: unknown command: {shown}{usage} for more information"),
+        ));
+    };
+    let argv = &rest[skip..];
+    let lookup = match canon {
+        "container inspect" | "image inspect" => "inspect",
+        c => c,
+    };
+    let command = command(lookup).expect("every resolved command has a spec");
+    let mut spec = command.spec;
+    if canon == "container inspect" || canon == "image inspect" {
+        spec.flags
+            .retain(|f| f.long != "type" && (canon == "container inspect" || f.long != "size"));
+        spec.usage = if canon == "container inspect" {
+            "inspect [OPTIONS] CONTAINER [CONTAINER...]"
+        } else {
+            "inspect [OPTIONS] IMAGE [IMAGE...]"
+        };
+    }
+    let mut p = match flags::parse(&spec, argv) {
+        Ok(p) => p,
+        Err(FlagError::Help) => {
+            print!(
+                "{}",
+                flags::help(
+                    "berth",
+                    &Spec {
+                        usage: Box::leak(usage_with_path(&path, spec.usage).into_boxed_str()),
+                        ..spec
+                    }
+                )
+            );
+            return Ok(());
+        }
+        Err(FlagError::Message(m)) => return Err(usage_error(&path, spec.usage, &m)),
+    };
+    // run/create/exec stop parsing at the first positional; a leading `-x` there is a flag
+    // that pflag would have rejected.
+    if let Some(e) = args_error(&path, spec.usage, command.args, p.args.len()) {
+        return Err(e);
+    }
+    match canon {
+        "container inspect" => p.set("type", "container"),
+        "image inspect" => p.set("type", "image"),
+        _ => {}
+    }
+    let ucanon = canon;
+    let spec_ref = &spec;
+    let res = match ucanon {
+        "run" => container::run(&mut ctx, &p, spec_ref).await,
+        "create" => container::create(&mut ctx, &p, spec_ref).await,
+        "start" => container::start(&mut ctx, &p).await,
+        "stop" | "restart" => container::stop_restart(&mut ctx, &p, ucanon == "restart").await,
+        "kill" => container::kill(&mut ctx, &p).await,
+        "pause" | "unpause" => container::pause(&mut ctx, &p, ucanon).await,
+        "rm" => container::rm(&mut ctx, &p).await,
+        "wait" => container::wait(&mut ctx, &p).await,
+        "rename" => container::rename(&mut ctx, &p).await,
+        "update" => container::update(&mut ctx, &p, spec_ref).await,
+        "port" => container::port(&mut ctx, &p).await,
+        "top" => container::top(&mut ctx, &p).await,
+        "logs" => container::logs(&mut ctx, &p).await,
+        "container prune" => container::prune(&mut ctx, &p).await,
+        "attach" => exec::attach(&mut ctx, &p).await,
+        "exec" => exec::exec(&mut ctx, &p).await,
+        "ps" => list::ps(&mut ctx, &p).await,
+        "images" => list::images(&mut ctx, &p).await,
+        "container inspect" | "image inspect" | "inspect" => inspect::inspect(&mut ctx, &p).await,
+        "rmi" => image::rmi(&mut ctx, &p).await,
+        "tag" => image::tag(&mut ctx, &p).await,
+        "save" => image::save(&mut ctx, &p).await,
+        "load" => image::load(&mut ctx, &p).await,
+        "import" => image::import(&mut ctx, &p).await,
+        "pull" => image::pull(&mut ctx, &p).await,
+        "push" => image::push(&mut ctx, &p).await,
+        "version" => system::version(&mut ctx, &p).await,
+        "info" => system::info(&mut ctx, &p).await,
+        other => Err(anyhow::anyhow!("berth: '{other}' is not a berth command")),
+    };
+    // pflag-style value errors found while building requests print with usage.
+    match res {
+        Err(e) if e.downcast_ref::<crate::opts::InvalidArgument>().is_some() => {
+            Err(usage_error(&path, spec.usage, &e.to_string()))
+        }
+        other => other,
+    }
+}
+
+/// Runs `f` for every argument, printing results, then fails with every error at once
+/// (docker prints each error on its own line and exits 1).
+pub async fn for_each<F, Fut>(names: &[String], mut f: F) -> anyhow::Result<()>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<String>>>,
+{
+    let mut errs = Vec::new();
+    for n in names {
+        match f(n.clone()).await {
+            Ok(Some(out)) => println!("{out}"),
+            Ok(None) => {}
+            Err(e) => {
+                if let Some(ce) = e.downcast_ref::<ClientError>() {
+                    if matches!(
+                        ce,
+                        ClientError::Connect { .. } | ClientError::Permission { .. }
+                    ) {
+                        return Err(e);
+                    }
+                }
+                errs.push(format!("{e:#}"));
+            }
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(StatusError::new(1, errs.join("\n")))
+    }
+}
+
+/// Path-escapes a name or id for use in a URL path.
+pub fn esc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// `key=value` filters as the API's JSON filter map.
+pub fn filters_json(filters: &[String]) -> anyhow::Result<Option<String>> {
+    if filters.is_empty() {
+        return Ok(None);
+    }
+    let mut m: std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>> =
+        Default::default();
+    for f in filters {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value)"))?;
+        m.entry(k.trim().to_lowercase())
+            .or_default()
+            .insert(v.to_string(), true);
+    }
+    Ok(Some(serde_json::to_string(&m)?))
+}
+
+/// Docker's `IsErrNotFound` check on a command error.
+pub fn is_not_found(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ClientError>()
+        .is_some_and(ClientError::is_not_found)
+}
+
+pub fn parsed_list(p: &Parsed, name: &str) -> Vec<String> {
+    p.list(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn management_forms_map_to_the_same_commands() {
+        let a = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(resolve("container", &a("ls -a")).unwrap().0, "ps");
+        assert_eq!(resolve("container", &a("list")).unwrap().0, "ps");
+        assert_eq!(resolve("image", &a("rm x")).unwrap().0, "rmi");
+        assert_eq!(resolve("image", &a("ls")).unwrap().0, "images");
+        assert_eq!(
+            resolve("container", &a("prune")).unwrap().0,
+            "container prune"
+        );
+        assert_eq!(resolve("ps", &[]).unwrap().0, "ps");
+        assert!(resolve("frob", &[]).is_none());
+        for (name, _) in SUMMARY {
+            assert!(command(name).is_some(), "{name} has a spec");
+        }
+    }
+
+    #[test]
+    fn argument_count_errors_read_like_cobra() {
+        let e = args_error("rename", "rename CONTAINER NEW_NAME", Args::Exact(2), 1).unwrap();
+        assert_eq!(e.to_string(), "berth: 'berth rename' requires 2 arguments\n\nUsage:  berth rename CONTAINER NEW_NAME\n\nRun 'berth rename --help' for more information");
+        let e = args_error(
+            "run",
+            "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+            Args::Min(1),
+            0,
+        )
+        .unwrap();
+        assert!(e
+            .to_string()
+            .starts_with("berth: 'berth run' requires at least 1 argument\n"));
+        assert!(args_error("ps", "ps [OPTIONS]", Args::None, 0).is_none());
+    }
+
+    #[test]
+    fn filters_become_the_api_filter_map() {
+        let f = filters_json(&["status=exited".into(), "label=a=b".into()])
+            .unwrap()
+            .unwrap();
+        assert_eq!(f, r#"{"label":{"a=b":true},"status":{"exited":true}}"#);
+        assert!(filters_json(&["bad".into()]).is_err());
+    }
+}
