@@ -14,7 +14,6 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value as Json;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -277,11 +276,6 @@ impl Client {
             tls,
             version,
         })
-    }
-
-    /// The host as given (`unix:///run/berth/berth.sock`).
-    pub fn host(&self) -> &str {
-        &self.host
     }
 
     pub fn version(&self) -> &str {
@@ -569,8 +563,6 @@ pub fn version_lt(a: &str, b: &str) -> bool {
     };
     parse(a) < parse(b)
 }
-
-pub type BoxedReader = Pin<Box<dyn AsyncRead + Send>>;
 
 #[cfg(test)]
 mod tests {

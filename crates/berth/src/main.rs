@@ -32,7 +32,7 @@ pub struct StatusError {
 }
 
 impl StatusError {
-    pub fn new(code: i32, message: impl Into<String>) -> anyhow::Error {
+    pub fn exit(code: i32, message: impl Into<String>) -> anyhow::Error {
         StatusError {
             message: message.into(),
             code,
@@ -115,7 +115,7 @@ fn main() {
             return;
         }
         Err(FlagError::Message(m)) => {
-            exit_with(StatusError::new(125, format!("{m}\nSee 'berth --help'.")))
+            exit_with(StatusError::exit(125, format!("{m}\nSee 'berth --help'.")))
         }
     };
     if g.bool("version") {
@@ -164,7 +164,7 @@ fn main() {
     };
     let hosts = g.list("host");
     if hosts.len() > 1 {
-        exit_with(StatusError::new(1, "Specify only one -H"));
+        exit_with(StatusError::exit(1, "Specify only one -H"));
     }
     let host = hosts
         .first()
@@ -196,7 +196,7 @@ fn main() {
                     ce,
                     ClientError::Connect { .. } | ClientError::Permission { .. }
                 ) {
-                    exit_with(StatusError::new(1, ce.to_string()));
+                    exit_with(StatusError::exit(1, ce.to_string()));
                 }
             }
             exit_with(e)

@@ -183,12 +183,12 @@ pub fn validate_env(val: &str) -> anyhow::Result<String> {
     })
 }
 
+/// Looks a variable up in the client environment.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// docker's `kvfile.Parse`: `KEY=value` lines, comments, and bare names looked up with
 /// `lookup` (environment files) or dropped (label files).
-pub fn parse_kv_file(
-    path: &str,
-    lookup: Option<&dyn Fn(&str) -> Option<String>>,
-) -> anyhow::Result<Vec<String>> {
+pub fn parse_kv_file(path: &str, lookup: Option<EnvLookup<'_>>) -> anyhow::Result<Vec<String>> {
     let data =
         std::fs::read(path).map_err(|e| anyhow::anyhow!("open {path}: {}", io_reason(&e)))?;
     let text = String::from_utf8(data)
@@ -536,11 +536,11 @@ fn parse_device(dev: &str) -> anyhow::Result<Json> {
             && m.chars().collect::<std::collections::HashSet<_>>().len() == m.len()
     };
     let arr: Vec<&str> = dev.splitn(4, ':').collect();
-    let (mut src, mut dst, mut perms) = ("", "", "rwm");
+    let src = arr[0];
+    let (mut dst, mut perms) = ("", "rwm");
     match arr.len() {
-        1 => src = arr[0],
+        1 => {}
         2 => {
-            src = arr[0];
             if valid_mode(arr[1]) {
                 perms = arr[1];
             } else {
@@ -548,7 +548,6 @@ fn parse_device(dev: &str) -> anyhow::Result<Json> {
             }
         }
         3 => {
-            src = arr[0];
             dst = arr[1];
             perms = arr[2];
         }
@@ -598,7 +597,6 @@ pub struct CreateRequest {
     pub image: String,
     pub name: String,
     pub tty: bool,
-    pub open_stdin: bool,
     pub attach_stdin: bool,
     pub attach_stdout: bool,
     pub attach_stderr: bool,
@@ -1071,7 +1069,6 @@ pub fn build_create(p: &Parsed, console: (u16, u16)) -> anyhow::Result<CreateReq
         image: p.args.first().cloned().unwrap_or_default(),
         name: p.string("name"),
         tty,
-        open_stdin,
         attach_stdin,
         attach_stdout,
         attach_stderr,

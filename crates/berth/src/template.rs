@@ -410,19 +410,27 @@ impl JsonParser<'_> {
 /// Go's `json.Marshal` without HTML escaping, keeping a parsed object's key order.
 pub fn to_json(v: &Value) -> String {
     let mut out = String::new();
-    write_json(&mut out, v);
+    write_json(&mut out, v, false);
     out
 }
 
-fn write_json_str(out: &mut String, x: &str) {
-    let enc = serde_json::to_string(x).unwrap_or_default();
-    out.push_str(
-        &enc.replace('\u{2028}', "\\u2028")
-            .replace('\u{2029}', "\\u2029"),
-    );
+/// Go escapes `<`, `>` and `&` when a value marshals itself with `json.Marshal`, as docker's
+/// list rows do; `html` is set inside such maps (those not parsed from daemon JSON).
+fn write_json_str(out: &mut String, x: &str, html: bool) {
+    let mut enc = serde_json::to_string(x)
+        .unwrap_or_default()
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029");
+    if html {
+        enc = enc
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026");
+    }
+    out.push_str(&enc);
 }
 
-fn write_json(out: &mut String, v: &Value) {
+fn write_json(out: &mut String, v: &Value, html: bool) {
     match v {
         Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -435,22 +443,22 @@ fn write_json(out: &mut String, v: &Value) {
                 out.push_str(&f.to_string());
             }
         }
-        Value::String(x) => write_json_str(out, x),
+        Value::String(x) => write_json_str(out, x, html),
         Value::List(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write_json(out, item);
+                write_json(out, item, html);
             }
             out.push(']');
         }
         Value::Map(m) => {
             let order = KEY_ORDER.with(|k| k.borrow().get(&(Arc::as_ptr(m) as usize)).cloned());
-            let keys: Vec<Arc<str>> = match order {
-                Some(o) if o.len() == m.len() && o.iter().all(|k| m.contains_key(k)) => o,
-                _ => m.keys().cloned().collect(),
+            let (keys, html): (Vec<Arc<str>>, bool) = match order {
+                Some(o) if o.len() == m.len() && o.iter().all(|k| m.contains_key(k)) => (o, html),
+                _ => (m.keys().cloned().collect(), true),
             };
             out.push('{');
             let mut first = true;
@@ -459,9 +467,9 @@ fn write_json(out: &mut String, v: &Value) {
                     out.push(',');
                 }
                 first = false;
-                write_json_str(out, k);
+                write_json_str(out, k, html);
                 out.push(':');
-                write_json(out, &m[k]);
+                write_json(out, &m[k], html);
             }
             out.push('}');
         }

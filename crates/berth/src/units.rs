@@ -96,11 +96,6 @@ pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
     parse_size(s, true)
 }
 
-/// `units.FromHumanSize`: `1k` is 1000 bytes.
-pub fn from_human_size(s: &str) -> Result<i64, String> {
-    parse_size(s, false)
-}
-
 /// `--memory-swap`: `-1` means unlimited, anything else is a RAM size.
 pub fn mem_swap(s: &str) -> Result<i64, String> {
     if s == "-1" {
@@ -203,7 +198,6 @@ mod tests {
         assert_eq!(ram_in_bytes("64MiB").unwrap(), 64 << 20);
         assert_eq!(ram_in_bytes("12x").unwrap_err(), "invalid suffix: 'x'");
         assert_eq!(ram_in_bytes("m").unwrap_err(), "invalid size: 'm'");
-        assert_eq!(from_human_size("1k").unwrap(), 1000);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Container lifecycle commands: run, create, start, stop, restart, kill, pause, rm, wait,
 //! rename, update, port, top, logs and container prune.
 
-use super::{esc, filters_json, for_each, is_not_found, Ctx};
+use super::{esc, filters_json, for_each, Ctx};
 use crate::client::{Client, ClientError};
 use crate::flags::{Parsed, Spec};
 use crate::opts::{build_create, CreateRequest, InvalidArgument};
@@ -35,7 +35,7 @@ fn to_status_error(err: anyhow::Error) -> anyhow::Error {
         return err;
     }
     let msg = format!("{err:#}");
-    StatusError::new(exit_code_for_start_error(&msg), with_help(msg, "run"))
+    StatusError::exit(exit_code_for_start_error(&msg), with_help(msg, "run"))
 }
 
 fn request(p: &Parsed, cmd: &str) -> anyhow::Result<CreateRequest> {
@@ -48,7 +48,7 @@ fn request(p: &Parsed, cmd: &str) -> anyhow::Result<CreateRequest> {
         if e.downcast_ref::<InvalidArgument>().is_some() {
             e
         } else {
-            StatusError::new(125, with_help(e, cmd))
+            StatusError::exit(125, with_help(e, cmd))
         }
     })
 }
@@ -386,7 +386,7 @@ pub async fn run(ctx: &mut Ctx, p: &Parsed, _spec: &Spec) -> anyhow::Result<()> 
             }
             drop(raw);
             let code = code.unwrap_or(125);
-            return if code != 0 { Err(StatusError::new(code, "")) } else { Ok(()) };
+            return if code != 0 { Err(StatusError::exit(code, "")) } else { Ok(()) };
         }
     };
     drop(raw);
@@ -396,7 +396,7 @@ pub async fn run(ctx: &mut Ctx, p: &Parsed, _spec: &Spec) -> anyhow::Result<()> 
         _ => {
             let code = status.await.unwrap_or(125);
             if code != 0 {
-                Err(StatusError::new(code, ""))
+                Err(StatusError::exit(code, ""))
             } else {
                 Ok(())
             }
@@ -503,7 +503,7 @@ pub async fn start(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
     }
     let code = status.await.unwrap_or(125);
     if code != 0 {
-        return Err(StatusError::new(code, ""));
+        return Err(StatusError::exit(code, ""));
     }
     Ok(())
 }
@@ -603,7 +603,7 @@ pub async fn rm(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
     if errs.is_empty() {
         Ok(())
     } else {
-        Err(StatusError::new(1, errs.join("\n")))
+        Err(StatusError::exit(1, errs.join("\n")))
     }
 }
 
@@ -752,7 +752,7 @@ pub async fn update(ctx: &mut Ctx, p: &Parsed, spec: &Spec) -> anyhow::Result<()
     if errs.is_empty() {
         Ok(())
     } else {
-        Err(StatusError::new(1, errs.join("\n")))
+        Err(StatusError::exit(1, errs.join("\n")))
     }
 }
 
@@ -806,7 +806,7 @@ pub async fn port(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
             Some(&key),
         );
         if lines.is_empty() {
-            anyhow::bail!("Error: No public port '{key}' published for {name}");
+            anyhow::bail!("Error: No public port '{spec}' published for {name}");
         }
         println!("{}", lines.join("\n"));
         return Ok(());
@@ -983,10 +983,6 @@ pub async fn prune(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
         crate::units::human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))
     );
     Ok(())
-}
-
-pub fn not_found(e: &anyhow::Error) -> bool {
-    is_not_found(e)
 }
 
 #[cfg(test)]

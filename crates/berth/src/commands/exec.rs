@@ -126,7 +126,7 @@ pub async fn exec(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
         .await?;
     let code = info["ExitCode"].as_i64().unwrap_or(0) as i32;
     if code != 0 {
-        return Err(StatusError::new(code, ""));
+        return Err(StatusError::exit(code, ""));
     }
     Ok(())
 }
@@ -244,7 +244,7 @@ pub async fn attach(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
         .and_then(Result::ok)
         .unwrap_or(0);
     if code != 0 {
-        return Err(StatusError::new(code, ""));
+        return Err(StatusError::exit(code, ""));
     }
     Ok(())
 }

@@ -53,7 +53,7 @@ pub async fn rmi(ctx: &mut Ctx, p: &crate::flags::Parsed) -> anyhow::Result<()> 
     if errs.is_empty() {
         Ok(())
     } else {
-        Err(StatusError::new(1, errs.join("\n")))
+        Err(StatusError::exit(1, errs.join("\n")))
     }
 }
 

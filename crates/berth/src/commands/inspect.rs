@@ -90,6 +90,6 @@ pub async fn inspect(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
     if errs.is_empty() {
         Ok(())
     } else {
-        Err(StatusError::new(1, errs.join("\n")))
+        Err(StatusError::exit(1, errs.join("\n")))
     }
 }

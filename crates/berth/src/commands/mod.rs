@@ -10,7 +10,7 @@ mod list;
 mod system;
 
 use crate::client::{Client, ClientError, TlsOptions};
-use crate::flags::{self, b, default_true, l, v, vd, Flag, FlagError, Parsed, Spec};
+use crate::flags::{self, b, default_true, l, v, vd, Flag, FlagError, Spec};
 use crate::StatusError;
 
 /// One-line summaries for the root help.
@@ -346,7 +346,7 @@ fn resolve(cmd: &str, rest: &[String]) -> Option<(&'static str, String, usize)> 
 }
 
 fn usage_error(path: &str, usage: &str, msg: &str) -> anyhow::Error {
-    StatusError::new(
+    StatusError::exit(
         125,
         format!(
             "{msg}\n\nUsage:  berth {}\n\nRun 'berth {path} --help' for more information",
@@ -378,7 +378,7 @@ fn args_error(path: &str, usage: &str, rule: Args, n: usize) -> Option<anyhow::E
         ),
         _ => return None,
     };
-    Some(StatusError::new(1, format!("berth: 'berth {path}' {msg}\n\nUsage:  berth {}\n\n{verb} 'berth {path} --help' for more information", usage_with_path(path, usage))))
+    Some(StatusError::exit(1, format!("berth: 'berth {path}' {msg}\n\nUsage:  berth {}\n\n{verb} 'berth {path} --help' for more information", usage_with_path(path, usage))))
 }
 
 /// Parses a command's flags and runs it.
@@ -400,7 +400,7 @@ pub async fn dispatch(mut ctx: Ctx, cmd: &str, rest: Vec<String>) -> anyhow::Res
         } else {
             "\n\nRun 'berth --help'".to_string()
         };
-        return Err(StatusError::new(
+        return Err(StatusError::exit(
             1,
             format!("berth: unknown command: {shown}{usage} for more information"),
         ));
@@ -518,7 +518,7 @@ where
     if errs.is_empty() {
         Ok(())
     } else {
-        Err(StatusError::new(1, errs.join("\n")))
+        Err(StatusError::exit(1, errs.join("\n")))
     }
 }
 
@@ -545,16 +545,6 @@ pub fn filters_json(filters: &[String]) -> anyhow::Result<Option<String>> {
             .insert(v.to_string(), true);
     }
     Ok(Some(serde_json::to_string(&m)?))
-}
-
-/// Docker's `IsErrNotFound` check on a command error.
-pub fn is_not_found(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<ClientError>()
-        .is_some_and(ClientError::is_not_found)
-}
-
-pub fn parsed_list(p: &Parsed, name: &str) -> Vec<String> {
-    p.list(name)
 }
 
 #[cfg(test)]
