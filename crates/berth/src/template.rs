@@ -175,7 +175,27 @@ pub struct Renderer {
 }
 
 pub fn template_error(e: gotmpl::TemplateError) -> anyhow::Error {
-    anyhow::anyhow!("template parsing error: {e}")
+    anyhow::anyhow!(
+        "template parsing error: {}",
+        go_template_error(&e.to_string())
+    )
+}
+
+/// Go names the template in parse errors (`template: :1: unclosed action`); gotmpl prints
+/// `template: 1:7: ...`.
+fn go_template_error(msg: &str) -> String {
+    if let Some(rest) = msg.strip_prefix("template: ") {
+        let mut parts = rest.splitn(3, ':');
+        if let (Some(line), Some(col), Some(tail)) = (parts.next(), parts.next(), parts.next()) {
+            if line.parse::<u32>().is_ok()
+                && col.parse::<u32>().is_ok()
+                && !tail.contains("executing")
+            {
+                return format!("template: :{line}:{tail}");
+            }
+        }
+    }
+    msg.to_string()
 }
 
 impl Renderer {
@@ -587,6 +607,19 @@ mod tests {
                 .render(&v)
                 .unwrap(),
             "true 1"
+        );
+    }
+
+    #[test]
+    fn parse_errors_are_worded_like_go() {
+        assert_eq!(
+            go_template_error("template: 1:7: unclosed action"),
+            "template: :1: unclosed action"
+        );
+        let e = Renderer::new("{{json .Config").err().unwrap().to_string();
+        assert!(
+            e.starts_with("template parsing error: template: :1:"),
+            "{e}"
         );
     }
 

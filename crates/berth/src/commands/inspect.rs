@@ -14,10 +14,11 @@ pub async fn inspect(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
     let client = ctx.client().await?.clone();
     let size = p.bool("size");
     let format = p.string("format");
+    // docker exits 64 when an inspect template does not parse.
     let renderer = if format.is_empty() {
         None
     } else {
-        Some(Renderer::new(&format)?)
+        Some(Renderer::new(&format).map_err(|e| StatusError::exit(64, e.to_string()))?)
     };
     let mut raws = Vec::new();
     let mut errs = Vec::new();
