@@ -27,7 +27,7 @@ use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -37,6 +37,9 @@ use std::rc::Rc;
 
 pub(crate) const WHITEOUT_PREFIX: &str = ".wh.";
 pub(crate) const OPAQUE_MARKER: &str = ".wh..wh..opq";
+/// Beside the recipe: files the tar overwrote, and their index (`stash.json`).
+pub(crate) const STASH_DIR: &str = "stash";
+pub(crate) const STASH_INDEX: &str = "stash.json";
 
 /// How whiteout entries are materialised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +68,8 @@ struct TapState {
     recipe: Option<RecipeWriter>,
     recipe_ok: bool,
     recipe_err: Option<io::Error>,
+    /// File records written so far (their index names them in `stash.json`).
+    file_records: u64,
 }
 
 impl TapState {
@@ -76,15 +81,16 @@ impl TapState {
         }
     }
 
-    /// Marks `[start, start+size)` as file content stored as a reference to `path`.
-    fn begin_file(&mut self, path: &Path, start: u64, size: u64) {
+    /// Marks `[start, start+size)` as file content stored as a reference to `path`;
+    /// returns the index of the file record.
+    fn begin_file(&mut self, path: &Path, start: u64, size: u64) -> Option<u64> {
         if self.recipe.is_none() || !self.recipe_ok {
-            return;
+            return None;
         }
         if self.pos != start {
             // Some payload bytes were already read as raw: cannot reference them.
             self.recipe_ok = false;
-            return;
+            return None;
         }
         self.skip = Some((start, start + size));
         if let Some(r) = self.recipe.as_mut() {
@@ -92,6 +98,8 @@ impl TapState {
                 self.recipe_err.get_or_insert(e);
             }
         }
+        self.file_records += 1;
+        Some(self.file_records - 1)
     }
 }
 
@@ -142,6 +150,7 @@ pub(crate) fn apply_tar(
         recipe_ok: recipe_writer.is_some(),
         recipe: recipe_writer,
         recipe_err: None,
+        file_records: 0,
     }));
     let mut archive = tar::Archive::new(Tap {
         inner: plain,
@@ -154,7 +163,10 @@ pub(crate) fn apply_tar(
         mode,
         cache: None,
         unpacked: HashSet::new(),
-        files: HashSet::new(),
+        files: HashMap::new(),
+        stash_dir: recipe.and_then(Path::parent).map(|p| p.join(STASH_DIR)),
+        stash_fd: None,
+        stashed: BTreeMap::new(),
         dir_times: Vec::new(),
         size: 0,
         recipe_ok: true,
@@ -193,6 +205,10 @@ pub(crate) fn apply_tar(
         w.finish().ctx("writing", p)?;
         if !recipe_ok {
             std::fs::remove_file(p).ctx("removing", p)?;
+        } else if !x.stashed.is_empty() {
+            let index = p.with_file_name(STASH_INDEX);
+            let json = serde_json::to_vec(&x.stashed).expect("stash index serialises");
+            std::fs::write(&index, json).ctx("writing", &index)?;
         }
     } else {
         recipe_ok = false;
@@ -248,8 +264,13 @@ struct Extractor<'a> {
     cache: Option<(PathBuf, Rc<OwnedFd>)>,
     /// Paths created by this layer (Direct mode only), to tell them from the parent's.
     unpacked: HashSet<PathBuf>,
-    /// Regular files whose content the recipe references.
-    files: HashSet<PathBuf>,
+    /// Regular files whose content the recipe references, with their record index.
+    files: HashMap<PathBuf, u64>,
+    /// Where files the tar itself overwrites are moved, so the recipe can still read
+    /// their first content (`<layer>/stash/<record index>`).
+    stash_dir: Option<PathBuf>,
+    stash_fd: Option<OwnedFd>,
+    stashed: BTreeMap<u64, String>,
     dir_times: Vec<(PathBuf, (i64, i64))>,
     size: u64,
     recipe_ok: bool,
@@ -293,9 +314,6 @@ impl Extractor<'_> {
             return Ok(());
         };
         let meta = self.entry_meta(entry)?;
-        if self.files.contains(&rel) {
-            self.recipe_ok = false;
-        }
         let name = rel
             .file_name()
             .map(OsStr::as_bytes)
@@ -310,13 +328,17 @@ impl Extractor<'_> {
             .expect("created parent");
         let name = Path::new(OsStr::from_bytes(&name)).to_path_buf();
         let is_dir = etype == tar::EntryType::Directory;
-        self.clear_existing(&pfd, &name, &rel, is_dir)?;
+        let replaced_whiteout = self.clear_existing(&pfd, &name, &rel, is_dir)?;
         let at = |e: Errno| StorageError::io("unpacking", self.root.join(&rel), e.into());
         match etype {
             tar::EntryType::Directory => {
                 match rustix::fs::mkdirat(&*pfd, &name, Mode::from_raw_mode(0o755)) {
                     Ok(()) | Err(Errno::EXIST) => {}
                     Err(e) => return Err(at(e)),
+                }
+                if replaced_whiteout {
+                    // Deleted, then made again in the same layer: hide the lower one.
+                    self.mark_opaque(&pfd, &name, &rel)?;
                 }
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
@@ -332,9 +354,12 @@ impl Extractor<'_> {
                 )
                 .map_err(at)?;
                 if etype != tar::EntryType::GNUSparse {
-                    tap.borrow_mut()
-                        .begin_file(&rel, entry.raw_file_position(), entry.size());
-                    self.files.insert(rel.clone());
+                    let record =
+                        tap.borrow_mut()
+                            .begin_file(&rel, entry.raw_file_position(), entry.size());
+                    if let Some(index) = record {
+                        self.files.insert(rel.clone(), index);
+                    }
                 } else {
                     self.recipe_ok = false;
                 }
@@ -493,41 +518,79 @@ impl Extractor<'_> {
     }
 
     /// Removes whatever is at `name` unless both it and the new entry are directories.
+    /// Returns whether what was removed is an overlay whiteout.
     fn clear_existing(
         &mut self,
         pfd: &OwnedFd,
         name: &Path,
         rel: &Path,
         new_is_dir: bool,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         match rustix::fs::statat(pfd, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Err(Errno::NOENT) => Ok(()),
+            Err(Errno::NOENT) => Ok(false),
             Err(e) => Err(StorageError::io(
                 "inspecting",
                 self.root.join(rel),
                 e.into(),
             )),
             Ok(st) => {
-                let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+                let ft = FileType::from_raw_mode(st.st_mode);
+                let is_dir = ft == FileType::Directory;
                 if is_dir && new_is_dir {
-                    return Ok(());
+                    return Ok(false);
                 }
-                self.remove_at(pfd, name, rel, is_dir)
+                self.remove_at(pfd, name, rel, is_dir)?;
+                Ok(ft == FileType::CharacterDevice && st.st_rdev == 0)
             }
         }
     }
 
+    fn mark_opaque(&self, pfd: &OwnedFd, name: &Path, rel: &Path) -> Result<()> {
+        fsutil::set_xattr(&fd_path(pfd.as_fd(), name), OPAQUE_XATTR, b"y")
+            .ctx("marking opaque", self.root.join(rel))
+    }
+
+    /// Moves a file the recipe references out of the way before the tar replaces it.
+    fn stash(&mut self, dir: &OwnedFd, name: &Path, rel: &Path) -> Result<()> {
+        let Some(index) = self.files.remove(rel) else {
+            return Ok(());
+        };
+        let Some(stash_dir) = self.stash_dir.clone() else {
+            self.recipe_ok = false;
+            return Ok(());
+        };
+        if self.stash_fd.is_none() {
+            std::fs::create_dir_all(&stash_dir).ctx("creating", &stash_dir)?;
+            self.stash_fd = Some(open_dir(&stash_dir).ctx("opening", &stash_dir)?);
+        }
+        let stash_fd = self.stash_fd.as_ref().expect("stash dir opened");
+        rustix::fs::renameat(dir, name, stash_fd, index.to_string()).map_err(|e| {
+            StorageError::io("stashing overwritten file", self.root.join(rel), e.into())
+        })?;
+        self.stashed.insert(index, format!("{STASH_DIR}/{index}"));
+        Ok(())
+    }
+
     fn remove_at(&mut self, pfd: &OwnedFd, name: &Path, rel: &Path, is_dir: bool) -> Result<()> {
         if is_dir {
-            if self.files.iter().any(|f| f.starts_with(rel)) {
-                self.recipe_ok = false;
+            let inside: Vec<PathBuf> = self
+                .files
+                .keys()
+                .filter(|f| f.starts_with(rel))
+                .cloned()
+                .collect();
+            for f in inside {
+                let parent = f.parent().unwrap_or(Path::new(""));
+                let Some(fname) = f.file_name() else { continue };
+                let fd = open_dir_beneath(self.root_fd.as_fd(), parent)
+                    .ctx("opening", self.root.join(parent))?;
+                self.stash(&fd, Path::new(fname), &f)?;
             }
             fsutil::remove_any(&fd_path(pfd.as_fd(), name)).ctx("removing", self.root.join(rel))?;
             self.cache = None;
+        } else if self.files.contains_key(rel) {
+            self.stash(pfd, name, rel)?;
         } else {
-            if self.files.contains(rel) {
-                self.recipe_ok = false;
-            }
             rustix::fs::unlinkat(pfd, name, AtFlags::empty())
                 .map_err(|e| StorageError::io("removing", self.root.join(rel), e.into()))?;
         }
@@ -585,6 +648,18 @@ impl Extractor<'_> {
                 }
                 Err(e) => return Err(io_err(e)),
                 Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
+                Ok(st)
+                    if self.mode == WhiteoutMode::Overlay
+                        && create
+                        && FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice
+                        && st.st_rdev == 0 =>
+                {
+                    // A directory deleted earlier in this layer is made again: opaque.
+                    rustix::fs::unlinkat(&*cur, comp, AtFlags::empty()).map_err(io_err)?;
+                    rustix::fs::mkdirat(&*cur, comp, Mode::from_raw_mode(0o755)).map_err(io_err)?;
+                    fsutil::set_xattr(&fd_path(cur.as_fd(), Path::new(comp)), OPAQUE_XATTR, b"y")
+                        .ctx("marking opaque", self.root.join(&acc))?;
+                }
                 Ok(_) => {
                     let from_parent_layer =
                         self.mode == WhiteoutMode::Direct && !self.unpacked.contains(&acc);

@@ -248,7 +248,9 @@ impl Storage {
         let dir = self.root.join("layers");
         let mut out = Vec::new();
         for name in fsutil::sorted_names(&dir).ctx("listing", &dir)? {
-            let Some(chain) = name.to_str().and_then(|n| Digest::from_hex(n).ok()) else { continue };
+            let Some(chain) = name.to_str().and_then(|n| Digest::from_hex(n).ok()) else {
+                continue;
+            };
             if let Some(meta) = self.layer_meta(&chain)? {
                 out.push(meta.layer);
             }
@@ -291,20 +293,13 @@ impl Storage {
     }
 
     /// Writes the layer's diff as a tar with OCI whiteouts: its original bytes when they
-    /// can be rebuilt (always, unless the tar overwrote its own files), else a sorted,
+    /// can be rebuilt (always, except for tars with GNU sparse entries), else a sorted,
     /// deterministic tar generated from the files.
     pub fn layer_tar(&self, chain: &Digest, mut w: impl Write) -> Result<TarSummary> {
         let meta = self.require_meta(chain)?;
         let dir = self.layer_dir(chain);
         if meta.recipe {
-            let diff = dir.join("diff");
-            let files = fsutil::open_dir(&diff).ctx("opening", &diff)?;
-            let size = recipe::replay(
-                &dir.join(RECIPE),
-                rustix::fd::AsFd::as_fd(&files),
-                &meta.layer.diff_id,
-                &mut w,
-            )?;
+            let size = recipe::replay(&dir, &meta.layer.diff_id, &mut w)?;
             return Ok(TarSummary {
                 digest: meta.layer.diff_id,
                 size,
@@ -582,6 +577,75 @@ mod tests {
             s.layer_tar(&top2.chain_id, &mut exact).unwrap();
             assert_eq!(exact, gen1);
             assert_eq!(top2.diff_id, Digest::of(&gen1));
+        }
+    }
+
+    #[test]
+    fn tars_that_overwrite_their_own_files_are_still_rebuilt_exactly() {
+        if !require_root("tars_that_overwrite_their_own_files_are_still_rebuilt_exactly") {
+            return;
+        }
+        let tar = TarBuild::new()
+            .file("dup", b"first")
+            .file("dup", b"second, longer")
+            .dir("d")
+            .file("d/inner", b"inner")
+            .file("d", b"a file now")
+            .file("gone", b"soon deleted")
+            .whiteout("gone")
+            .file("linked", b"shared")
+            .hardlink("linked2", "linked")
+            .file("linked", b"replaced")
+            .finish();
+        for choice in drivers() {
+            let s = TestStore::new(choice);
+            let l = s.apply_layer(None, &tar[..]).unwrap();
+            let mut out = Vec::new();
+            s.layer_tar(&l.chain_id, &mut out).unwrap();
+            assert!(out == tar, "{choice:?}: exact bytes despite overwrites");
+            let d = s.layer_dir(&l.chain_id).join("diff");
+            assert_eq!(fs::read(d.join("dup")).unwrap(), b"second, longer");
+            assert_eq!(fs::read(d.join("d")).unwrap(), b"a file now");
+            assert_eq!(fs::read(d.join("linked")).unwrap(), b"replaced");
+            assert_eq!(fs::read(d.join("linked2")).unwrap(), b"shared");
+            assert!(!d.join("gone").is_file());
+        }
+    }
+
+    #[test]
+    fn a_directory_deleted_and_made_again_in_one_layer_hides_the_lower_one() {
+        if !require_root("a_directory_deleted_and_made_again_in_one_layer_hides_the_lower_one") {
+            return;
+        }
+        for choice in drivers() {
+            let s = TestStore::new(choice);
+            let base = TarBuild::new()
+                .dir("a")
+                .file("a/old", b"o")
+                .dir("b")
+                .file("b/old", b"o")
+                .finish();
+            let base = s.apply_layer(None, &base[..]).unwrap();
+            let top = TarBuild::new()
+                .whiteout("a")
+                .dir("a")
+                .file("a/new", b"n")
+                .whiteout("b")
+                .file("b/new", b"n")
+                .finish();
+            let top = s.apply_layer(Some(&base.chain_id), &top[..]).unwrap();
+            s.create_rw("c", Some(&top.chain_id)).unwrap();
+            let root = s.mount_rw("c").unwrap();
+            for dir in ["a", "b"] {
+                assert!(
+                    !root.join(dir).join("old").exists(),
+                    "{choice:?}: {dir}/old is hidden"
+                );
+                assert!(
+                    root.join(dir).join("new").exists(),
+                    "{choice:?}: {dir}/new is there"
+                );
+            }
         }
     }
 

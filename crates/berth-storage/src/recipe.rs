@@ -16,12 +16,14 @@
 //! ```
 
 use crate::error::{IoContext, Result, StorageError};
-use crate::fsutil::open_beneath;
+use crate::fsutil::{open_beneath, open_dir};
 use berth_core::digest::Hasher;
 use berth_core::Digest;
-use rustix::fd::BorrowedFd;
+use rustix::fd::AsFd;
 use rustix::fs::OFlags;
+use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::fs;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -95,14 +97,11 @@ fn read_u32(r: &mut impl Read) -> io::Result<u32> {
     Ok(u32::from_le_bytes(b))
 }
 
-/// Writes the original layer tar described by `recipe`, reading file contents below
-/// `files` (without following symlinks), and checks that it hashes to `diff_id`.
-pub(crate) fn replay(
-    recipe: &Path,
-    files: BorrowedFd<'_>,
-    diff_id: &Digest,
-    w: &mut dyn Write,
-) -> Result<u64> {
+/// Writes the original layer tar of the layer in `layer_dir` (its `recipe.zst`, with
+/// file contents from `diff/` or `stash/`, never following symlinks), and checks that it
+/// hashes to `diff_id`.
+pub(crate) fn replay(layer_dir: &Path, diff_id: &Digest, w: &mut dyn Write) -> Result<u64> {
+    let recipe = &layer_dir.join("recipe.zst");
     let corrupt = |reason: String| {
         StorageError::io(
             "replaying layer recipe",
@@ -110,6 +109,18 @@ pub(crate) fn replay(
             io::Error::new(io::ErrorKind::InvalidData, reason),
         )
     };
+    let stash_index = layer_dir.join(crate::apply::STASH_INDEX);
+    let stashed: HashMap<u64, String> = match fs::read(&stash_index) {
+        Ok(b) => {
+            serde_json::from_slice(&b).map_err(|e| corrupt(format!("bad stash index: {e}")))?
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => HashMap::new(),
+        Err(e) => return Err(StorageError::io("reading", &stash_index, e)),
+    };
+    let layer_fd = open_dir(layer_dir).ctx("opening", layer_dir)?;
+    let diff = layer_dir.join("diff");
+    let diff_fd = open_dir(&diff).ctx("opening", &diff)?;
+    let mut index = 0u64;
     let file = File::open(recipe).ctx("opening", recipe)?;
     let mut r = BufReader::new(zstd::stream::read::Decoder::new(file).ctx("reading", recipe)?);
     let mut magic = [0u8; 6];
@@ -141,7 +152,12 @@ pub(crate) fn replay(
                 let mut p = vec![0u8; len];
                 r.read_exact(&mut p).ctx("reading", recipe)?;
                 let rel = Path::new(OsStr::from_bytes(&p));
-                let fd = open_beneath(files, rel, OFlags::RDONLY).ctx("opening layer file", rel)?;
+                let fd = match stashed.get(&index) {
+                    Some(s) => open_beneath(layer_fd.as_fd(), Path::new(s), OFlags::RDONLY),
+                    None => open_beneath(diff_fd.as_fd(), rel, OFlags::RDONLY),
+                }
+                .ctx("opening layer file", rel)?;
+                index += 1;
                 let mut f = File::from(fd);
                 let mut left = size;
                 while left > 0 {
