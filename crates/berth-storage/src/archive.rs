@@ -599,7 +599,7 @@ fn read_spooled(storage: &Storage, r: impl Read, dir: &Path) -> Result<Vec<Loade
                 image.layers.len()
             )));
         }
-        let mut layers: Vec<Layer> = Vec::new();
+        let mut tars = Vec::with_capacity(ids.len());
         for ((name, desc), diff_id) in image.layers.iter().zip(&ids) {
             let file = match desc {
                 Some(d) => spool.blob(d)?,
@@ -613,22 +613,19 @@ fn read_spooled(storage: &Storage, r: impl Read, dir: &Path) -> Result<Vec<Loade
                     )));
                 }
             }
-            let parent = layers.last().map(|l| l.chain_id.clone());
             let f = File::open(&file.path).ctx("opening spooled", &file.path)?;
-            let layer = storage
-                .apply_layer_verified(parent.as_ref(), io::BufReader::new(f), diff_id)
-                .map_err(|e| {
-                    if e.kind() == berth_core::ErrorKind::InvalidArgument {
-                        StorageError::invalid_archive(format!(
-                            "layer {name}: {}",
-                            crate::error::full_message(&e)
-                        ))
-                    } else {
-                        e
-                    }
-                })?;
-            layers.push(layer);
+            tars.push((io::BufReader::new(f), Some(diff_id.clone())));
         }
+        let layers = storage.apply_layers(None, tars).map_err(|e| {
+            if e.kind() == berth_core::ErrorKind::InvalidArgument {
+                StorageError::invalid_archive(format!(
+                    "a layer of image {config_digest}: {}",
+                    crate::error::full_message(&e)
+                ))
+            } else {
+                e
+            }
+        })?;
         match out.iter_mut().find(|i| i.config_digest == config_digest) {
             Some(existing) => {
                 for t in image.repo_tags {

@@ -42,6 +42,9 @@ pub(crate) trait SnapshotDriver: Send + Sync {
     fn name(&self) -> &'static str;
     /// How whiteouts in layer tars are unpacked for this driver.
     fn whiteout_mode(&self) -> WhiteoutMode;
+    /// Whether a new layer's directory starts from its parent's content (vfs), so layers
+    /// of one chain cannot be unpacked in parallel.
+    fn diff_needs_parent(&self) -> bool;
     /// Creates `diff` (absent) as the starting point of a new layer on `parent`.
     fn prepare_layer(&self, parent: Option<&LowerLayer>, diff: &Path) -> Result<()>;
     /// Called before a new layer's directory is renamed to `final_dir`: returns the

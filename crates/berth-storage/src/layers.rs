@@ -57,6 +57,14 @@ struct BlobRef {
 const LAYER_JSON: &str = "layer.json";
 const BLOB_JSON: &str = "blob.json";
 const RECIPE: &str = "recipe.zst";
+/// Layers unpacked at once by [`Storage::apply_layers`].
+const APPLY_WORKERS: usize = 4;
+
+/// A layer unpacked into a temp directory, not yet visible.
+struct Staged {
+    tmp: tempfile::TempDir,
+    applied: crate::apply::Applied,
+}
 
 /// The chain id of a layer with `diff_id` on top of the chain `parent`.
 pub fn chain_id(parent: Option<&Digest>, diff_id: &Digest) -> Digest {
@@ -172,9 +180,20 @@ impl Storage {
             }
         }
         let parent_lower = parent.map(|p| self.lower(p)).transpose()?;
+        let staged = self.stage(parent_lower.as_ref(), tar, expected)?;
+        self.commit(staged, parent)
+    }
+
+    /// Unpacks a tar into a temp layer directory; nothing is visible yet.
+    fn stage(
+        &self,
+        parent: Option<&LowerLayer>,
+        tar: impl Read,
+        expected: Option<&Digest>,
+    ) -> Result<Staged> {
         let tmp = self.temp_dir("layer-")?;
         let diff = tmp.path().join("diff");
-        self.driver.prepare_layer(parent_lower.as_ref(), &diff)?;
+        self.driver.prepare_layer(parent, &diff)?;
         let recipe_path = tmp.path().join(RECIPE);
         let applied = apply_tar(tar, &diff, self.driver.whiteout_mode(), Some(&recipe_path))?;
         if let Some(expected) = expected {
@@ -185,6 +204,12 @@ impl Storage {
                 });
             }
         }
+        Ok(Staged { tmp, applied })
+    }
+
+    /// Makes a staged layer visible on top of `parent`, or returns the existing one.
+    fn commit(&self, staged: Staged, parent: Option<&Digest>) -> Result<Layer> {
+        let Staged { tmp, applied } = staged;
         let chain = chain_id(parent, &applied.diff_id);
         let mut meta = LayerMeta {
             layer: Layer {
@@ -224,6 +249,88 @@ impl Storage {
         }
         let _ = tmp.keep(); // renamed away: nothing left to remove
         Ok(meta.layer)
+    }
+
+    /// Applies a whole chain of layer tars on top of `parent` (base first), each with its
+    /// expected diff_id when known. With overlay2 the tars are unpacked in parallel (a
+    /// diff does not depend on the layers below it) and committed in order, so a pull
+    /// can feed downloads in as they arrive; vfs applies them one after the other. On
+    /// error, the layers below the failing one stay (complete and content-addressed).
+    pub fn apply_layers<R: Read + Send>(
+        &self,
+        parent: Option<&Digest>,
+        tars: Vec<(R, Option<Digest>)>,
+    ) -> Result<Vec<Layer>> {
+        if self.driver.diff_needs_parent() {
+            let mut out: Vec<Layer> = Vec::new();
+            for (tar, expected) in tars {
+                let below = out
+                    .last()
+                    .map(|l| l.chain_id.clone())
+                    .or_else(|| parent.cloned());
+                out.push(self.apply(below.as_ref(), tar, expected.as_ref())?);
+            }
+            return Ok(out);
+        }
+        // Chains known in advance are skipped without reading their tar.
+        let mut known = Vec::with_capacity(tars.len());
+        let mut below = Some(parent.cloned());
+        for (_, expected) in &tars {
+            let chain = match (&below, expected) {
+                (Some(b), Some(e)) => Some(chain_id(b.as_ref(), e)),
+                _ => None,
+            };
+            let existing = match &chain {
+                Some(c) => self.layer_meta(c)?.map(|m| m.layer),
+                None => None,
+            };
+            below = chain.map(Some);
+            known.push(existing);
+        }
+        let jobs: Vec<std::sync::Mutex<Option<(R, Option<Digest>)>>> = tars
+            .into_iter()
+            .map(|t| std::sync::Mutex::new(Some(t)))
+            .collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<std::sync::Mutex<Option<Result<Staged>>>> = (0..jobs.len())
+            .map(|_| std::sync::Mutex::new(None))
+            .collect();
+        let workers = jobs.len().min(APPLY_WORKERS);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if i >= jobs.len() {
+                        break;
+                    }
+                    if known[i].is_some() {
+                        continue;
+                    }
+                    let job = jobs[i].lock().unwrap_or_else(|p| p.into_inner()).take();
+                    if let Some((tar, expected)) = job {
+                        let staged = self.stage(None, tar, expected.as_ref());
+                        *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(staged);
+                    }
+                });
+            }
+        });
+        let mut out: Vec<Layer> = Vec::with_capacity(jobs.len());
+        for (i, result) in results.into_iter().enumerate() {
+            let below = out
+                .last()
+                .map(|l| l.chain_id.clone())
+                .or_else(|| parent.cloned());
+            let layer = match (
+                known[i].take(),
+                result.into_inner().unwrap_or_else(|p| p.into_inner()),
+            ) {
+                (Some(layer), _) => layer,
+                (None, Some(staged)) => self.commit(staged?, below.as_ref())?,
+                (None, None) => unreachable!("every unknown layer was staged"),
+            };
+            out.push(layer);
+        }
+        Ok(out)
     }
 
     /// The layer with this chain id, if present (unreadable metadata counts as absent;
@@ -646,6 +753,68 @@ mod tests {
                     "{choice:?}: {dir}/new is there"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_chain_applied_in_parallel_equals_one_applied_layer_by_layer() {
+        if !require_root("a_chain_applied_in_parallel_equals_one_applied_layer_by_layer") {
+            return;
+        }
+        let tars: Vec<Vec<u8>> = (0..6)
+            .map(|i| {
+                let mut b = TarBuild::new();
+                b.dir("etc")
+                    .file(&format!("etc/layer{i}"), format!("{i}").as_bytes());
+                if i > 0 {
+                    b.whiteout(&format!("etc/layer{}", i - 1));
+                }
+                b.finish()
+            })
+            .collect();
+        for choice in drivers() {
+            let seq = TestStore::new(choice);
+            let mut parent: Option<Digest> = None;
+            let mut expected = Vec::new();
+            for t in &tars {
+                let l = seq.apply_layer(parent.as_ref(), &t[..]).unwrap();
+                parent = Some(l.chain_id.clone());
+                expected.push(l);
+            }
+            let par = TestStore::new(choice);
+            let inputs: Vec<(Vec<u8>, Option<Digest>)> = tars
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (if i % 2 == 0 { gzip(t) } else { t.clone() }, None))
+                .collect();
+            let got = par
+                .apply_layers(
+                    None,
+                    inputs.iter().map(|(t, d)| (&t[..], d.clone())).collect(),
+                )
+                .unwrap();
+            assert_eq!(got, expected, "{choice:?}");
+            // Known chains are not read again; a wrong diff_id stops the chain there.
+            let mut with_ids: Vec<(&[u8], Option<Digest>)> = tars
+                .iter()
+                .zip(&expected)
+                .map(|(t, l)| (&t[..], Some(l.diff_id.clone())))
+                .collect();
+            with_ids[0].0 = b"not read: the chain exists";
+            assert_eq!(par.apply_layers(None, with_ids).unwrap(), expected);
+            let fresh = TestStore::new(choice);
+            let mut bad: Vec<(&[u8], Option<Digest>)> = tars
+                .iter()
+                .zip(&expected)
+                .map(|(t, l)| (&t[..], Some(l.diff_id.clone())))
+                .collect();
+            bad[2].1 = Some(Digest::of(b"wrong"));
+            let err = fresh.apply_layers(None, bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+            let mut below_the_bad_one = expected[..2].to_vec();
+            below_the_bad_one.sort_by(|a, b| a.chain_id.cmp(&b.chain_id));
+            assert_eq!(fresh.layers(), below_the_bad_one);
+            assert!(tmp_is_empty(&fresh));
         }
     }
 

@@ -148,6 +148,10 @@ impl SnapshotDriver for Overlay {
         WhiteoutMode::Overlay
     }
 
+    fn diff_needs_parent(&self) -> bool {
+        false
+    }
+
     fn prepare_layer(&self, _parent: Option<&LowerLayer>, diff: &Path) -> Result<()> {
         fs::create_dir(diff).ctx("creating", diff)
     }

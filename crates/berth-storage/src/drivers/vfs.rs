@@ -37,6 +37,10 @@ impl SnapshotDriver for Vfs {
         WhiteoutMode::Direct
     }
 
+    fn diff_needs_parent(&self) -> bool {
+        true
+    }
+
     fn prepare_layer(&self, parent: Option<&LowerLayer>, diff: &Path) -> Result<()> {
         copy_parent(parent, diff)
     }
