@@ -60,6 +60,9 @@ const RECIPE: &str = "recipe.zst";
 /// Layers unpacked at once by [`Storage::apply_layers`].
 const APPLY_WORKERS: usize = 4;
 
+/// A tar waiting for a worker of [`Storage::apply_layers`], with its expected diff_id.
+type Job<R> = std::sync::Mutex<Option<(R, Option<Digest>)>>;
+
 /// A layer unpacked into a temp directory, not yet visible.
 struct Staged {
     tmp: tempfile::TempDir,
@@ -287,7 +290,7 @@ impl Storage {
             below = chain.map(Some);
             known.push(existing);
         }
-        let jobs: Vec<std::sync::Mutex<Option<(R, Option<Digest>)>>> = tars
+        let jobs: Vec<Job<R>> = tars
             .into_iter()
             .map(|t| std::sync::Mutex::new(Some(t)))
             .collect();
