@@ -1130,4 +1130,62 @@ mod tests {
             images[0].layers
         );
     }
+
+    fn docker(host: &str, args: &[&str]) -> String {
+        let out = Command::new("docker").arg("-H").arg(host).args(args).output().expect("docker CLI");
+        assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Against a real Docker daemon: `BERTH_TEST_DOCKER_HOST=unix:///path/docker.sock
+    /// cargo test -p berth-storage -- --ignored real_docker`.
+    #[test]
+    #[ignore]
+    fn a_real_docker_daemon_loads_our_archive_and_we_load_its_save() {
+        let Ok(host) = std::env::var("BERTH_TEST_DOCKER_HOST") else {
+            panic!("set BERTH_TEST_DOCKER_HOST to the socket of a Docker daemon to run this test");
+        };
+        let s = TestStore::new(DriverChoice::Overlay);
+        let busybox = fs::read("/bin/busybox").expect("a static /bin/busybox");
+        let base = TarBuild::new()
+            .dir("bin")
+            .file_mode("bin/busybox", &busybox, 0o755)
+            .symlink("bin/sh", "busybox")
+            .symlink("bin/cat", "busybox")
+            .dir("etc")
+            .file("etc/hello", b"hello\n")
+            .finish();
+        let base = s.apply_layer(None, &base[..]).unwrap();
+        let top = TarBuild::new().dir("etc").whiteout("etc/hello").file("etc/new", b"from berth\n").finish();
+        let top = s.apply_layer(Some(&base.chain_id), &gzip(&top)[..]).unwrap();
+        let cfg = config(&[&base.diff_id, &top.diff_id], "docker");
+        let image = ArchiveImage {
+            config: cfg.clone(),
+            layers: vec![base.chain_id.clone(), top.chain_id.clone()],
+            repo_tags: vec!["berth-test/busybox:1".into()],
+        };
+        let work = temp_dir();
+        let ours = work.path().join("ours.tar");
+        write_archive(&s, &[image], File::create(&ours).unwrap()).unwrap();
+
+        let loaded = docker(&host, &["load", "-i", ours.to_str().unwrap()]);
+        assert!(loaded.contains("berth-test/busybox:1"), "{loaded}");
+        let id = docker(&host, &["image", "inspect", "--format", "{{.Id}}", "berth-test/busybox:1"]);
+        assert_eq!(id.trim(), Digest::of(&cfg).to_string());
+        let run = docker(
+            &host,
+            &["run", "--rm", "--network", "none", "berth-test/busybox:1", "/bin/sh", "-c", "cat /etc/new; test -e /etc/hello || echo gone"],
+        );
+        assert_eq!(run, "from berth\ngone\n");
+
+        let theirs = work.path().join("theirs.tar");
+        docker(&host, &["save", "-o", theirs.to_str().unwrap(), "berth-test/busybox:1"]);
+        docker(&host, &["rmi", "berth-test/busybox:1"]);
+        let fresh = TestStore::new(DriverChoice::Vfs);
+        let back = read_archive(&fresh, File::open(&theirs).unwrap()).unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].config_digest, Digest::of(&cfg));
+        assert_eq!(back[0].repo_tags, ["berth-test/busybox:1"]);
+        assert_eq!(back[0].layers.last().unwrap().chain_id, top.chain_id);
+    }
 }

@@ -11,6 +11,7 @@
 //!     diff/                           overlay: the diff (whiteouts as 0:0 devices);
 //!                                     vfs: the full tree
 //!     recipe.zst                      rebuilds the original tar bytes (recipe.rs)
+//!     stash/, stash.json              files the tar itself overwrote, for the recipe
 //!     blob.json                       optional source blob (digest, media type)
 //! <root>/overlay2/l/<8 chars>         short links to layers' diff dirs, for mount options
 //! <root>/overlay2/empty/              the lower of containers without a parent
@@ -21,8 +22,10 @@
 //! ```
 //!
 //! Layers are keyed by chain id ([`chain_id`]); [`Storage::apply_layer`] unpacks a tar
-//! (gzip, zstd or plain) into a temp directory and renames it into place, so a crash
-//! never leaves a half layer and concurrent applies of the same layer leave one.
+//! (gzip, zstd, bzip2, xz or plain) into a temp directory and renames it into place, so
+//! a crash never leaves a half layer and concurrent applies of the same layer leave one;
+//! [`Storage::apply_layers`] unpacks a whole chain in parallel. [`Storage::layer_tar`]
+//! gives back the original tar bytes, so digests survive save and push.
 //! The driver (overlay2 or vfs, see [`DriverChoice`]) is hidden behind one trait;
 //! callers never branch on it. [`archive`] reads and writes `docker save` archives and
 //! [`import`] turns a rootfs tarball into a layer.

@@ -12,7 +12,11 @@ pub fn require_root(test: &str) -> bool {
         return true;
     }
     if std::env::var("BERTH_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
-        eprintln!("!!!!! SKIPPING root test {test}: not root and BERTH_SKIP_ROOT_TESTS=1 !!!!!");
+        // Straight to stderr: the test harness would swallow eprintln! of a passing test.
+        let _ = writeln!(
+            std::io::stderr(),
+            "!!!!! SKIPPING root test {test}: not root and BERTH_SKIP_ROOT_TESTS=1 !!!!!"
+        );
         return false;
     }
     panic!("{test} needs root (mounts, chown, mknod); run as root or set BERTH_SKIP_ROOT_TESTS=1");
