@@ -1132,8 +1132,17 @@ mod tests {
     }
 
     fn docker(host: &str, args: &[&str]) -> String {
-        let out = Command::new("docker").arg("-H").arg(host).args(args).output().expect("docker CLI");
-        assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("docker")
+            .arg("-H")
+            .arg(host)
+            .args(args)
+            .output()
+            .expect("docker CLI");
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -1156,8 +1165,14 @@ mod tests {
             .file("etc/hello", b"hello\n")
             .finish();
         let base = s.apply_layer(None, &base[..]).unwrap();
-        let top = TarBuild::new().dir("etc").whiteout("etc/hello").file("etc/new", b"from berth\n").finish();
-        let top = s.apply_layer(Some(&base.chain_id), &gzip(&top)[..]).unwrap();
+        let top = TarBuild::new()
+            .dir("etc")
+            .whiteout("etc/hello")
+            .file("etc/new", b"from berth\n")
+            .finish();
+        let top = s
+            .apply_layer(Some(&base.chain_id), &gzip(&top)[..])
+            .unwrap();
         let cfg = config(&[&base.diff_id, &top.diff_id], "docker");
         let image = ArchiveImage {
             config: cfg.clone(),
@@ -1170,16 +1185,42 @@ mod tests {
 
         let loaded = docker(&host, &["load", "-i", ours.to_str().unwrap()]);
         assert!(loaded.contains("berth-test/busybox:1"), "{loaded}");
-        let id = docker(&host, &["image", "inspect", "--format", "{{.Id}}", "berth-test/busybox:1"]);
+        let id = docker(
+            &host,
+            &[
+                "image",
+                "inspect",
+                "--format",
+                "{{.Id}}",
+                "berth-test/busybox:1",
+            ],
+        );
         assert_eq!(id.trim(), Digest::of(&cfg).to_string());
         let run = docker(
             &host,
-            &["run", "--rm", "--network", "none", "berth-test/busybox:1", "/bin/sh", "-c", "cat /etc/new; test -e /etc/hello || echo gone"],
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "berth-test/busybox:1",
+                "/bin/sh",
+                "-c",
+                "cat /etc/new; test -e /etc/hello || echo gone",
+            ],
         );
         assert_eq!(run, "from berth\ngone\n");
 
         let theirs = work.path().join("theirs.tar");
-        docker(&host, &["save", "-o", theirs.to_str().unwrap(), "berth-test/busybox:1"]);
+        docker(
+            &host,
+            &[
+                "save",
+                "-o",
+                theirs.to_str().unwrap(),
+                "berth-test/busybox:1",
+            ],
+        );
         docker(&host, &["rmi", "berth-test/busybox:1"]);
         let fresh = TestStore::new(DriverChoice::Vfs);
         let back = read_archive(&fresh, File::open(&theirs).unwrap()).unwrap();

@@ -375,7 +375,7 @@ pub(crate) fn write_diff_tar(
         links: HashMap::new(),
     };
     for (name, entry) in named {
-        out.entry(root, &root_fd, name, &entry)
+        out.entry(&root_fd, name, &entry)
             .ctx("writing layer tar entry from", root)?;
     }
     out.w
@@ -393,27 +393,32 @@ struct TarOut<'a> {
     links: HashMap<(u64, u64), Vec<u8>>,
 }
 
+/// Opens the parent of `rel` below `root` without following symlinks, and names `rel`
+/// through it (`/proc/self/fd/<parent>/<name>`); the fd must outlive the use of the path.
+fn pin(root: &OwnedFd, rel: &Path) -> io::Result<(OwnedFd, PathBuf)> {
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    let fd = fsutil::open_dir_beneath(root.as_fd(), parent)?;
+    let name = rel.file_name().map(Path::new).unwrap_or(Path::new(""));
+    let at = fsutil::fd_path(fd.as_fd(), name);
+    Ok((fd, at))
+}
+
 fn pad(len: u64) -> usize {
     ((512 - (len % 512)) % 512) as usize
 }
 
 impl TarOut<'_> {
-    fn entry(
-        &mut self,
-        root: &Path,
-        root_fd: &OwnedFd,
-        mut name: Vec<u8>,
-        entry: &DiffEntry,
-    ) -> io::Result<()> {
+    fn entry(&mut self, root_fd: &OwnedFd, mut name: Vec<u8>, entry: &DiffEntry) -> io::Result<()> {
         let mut h = tar::Header::new_gnu();
         h.set_size(0);
         match entry {
             DiffEntry::Whiteout(p) => {
                 // Keep the whiteout device's owner and time when there is one (overlay).
-                let (uid, gid, mtime) = match fs::symlink_metadata(root.join(p)) {
-                    Ok(m) if fsutil::is_whiteout(&m) => (m.uid(), m.gid(), m.mtime()),
-                    _ => (0, 0, 0),
-                };
+                let (uid, gid, mtime) =
+                    match pin(root_fd, p).and_then(|(_fd, at)| fs::symlink_metadata(at)) {
+                        Ok(m) if fsutil::is_whiteout(&m) => (m.uid(), m.gid(), m.mtime()),
+                        _ => (0, 0, 0),
+                    };
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_mode(0o600);
                 h.set_uid(uid.into());
@@ -422,7 +427,8 @@ impl TarOut<'_> {
                 self.emit(&mut h, &name, None, &[], None)
             }
             DiffEntry::Opaque(p) => {
-                let m = fs::symlink_metadata(root.join(p))?;
+                let (_fd, at) = pin(root_fd, p)?;
+                let m = fs::symlink_metadata(at)?;
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_mode(m.mode() & 0o777);
                 h.set_uid(m.uid().into());
@@ -431,7 +437,9 @@ impl TarOut<'_> {
                 self.emit(&mut h, &name, None, &[], None)
             }
             DiffEntry::Present(p) => {
-                let path = root.join(p);
+                // Through the pinned parent: a running container cannot swap a directory
+                // for a symlink under us and make us describe a host file.
+                let (_fd, path) = pin(root_fd, p)?;
                 let m = fs::symlink_metadata(&path)?;
                 let ft = m.file_type();
                 h.set_mode(m.mode() & 0o7777);
