@@ -133,6 +133,12 @@ struct ConfigRootFs {
     rootfs: Option<RootFs>,
 }
 
+/// The platform an image config declares, as index descriptors carry it.
+fn config_platform(config: &[u8]) -> Option<Platform> {
+    let p: Platform = serde_json::from_slice(config).ok()?;
+    (!p.os.is_empty() && !p.architecture.is_empty()).then_some(p)
+}
+
 fn diff_ids(config: &[u8], what: &str) -> Result<Vec<Digest>> {
     let c: ConfigRootFs = serde_json::from_slice(config).map_err(|e| {
         StorageError::invalid_archive(format!("image config {what} is not valid: {e}"))
@@ -175,6 +181,7 @@ pub fn write_archive(storage: &Storage, images: &[ArchiveImage], w: impl Write) 
     for (n, image) in images.iter().enumerate() {
         let config_digest = Digest::of(&image.config);
         let expected_diff_ids = diff_ids(&image.config, &config_digest.to_string())?;
+        let platform = config_platform(&image.config);
         let mut layer_descs = Vec::new();
         for (i, chain) in image.layers.iter().enumerate() {
             let layer = storage
@@ -241,7 +248,7 @@ pub fn write_archive(storage: &Storage, images: &[ArchiveImage], w: impl Write) 
             digest: manifest_digest.clone(),
             size: manifest_size,
             annotations,
-            platform: None,
+            platform: platform.clone(),
         };
         if refs.is_empty() {
             index.manifests.push(descriptor(BTreeMap::new()));
@@ -850,6 +857,10 @@ mod tests {
         let ann = &index["manifests"][0]["annotations"];
         assert_eq!(ann[ANNOTATION_IMAGE_NAME], "docker.io/example/app:1.0");
         assert_eq!(ann[ANNOTATION_REF_NAME], "1.0");
+        assert_eq!(
+            index["manifests"][0]["platform"],
+            serde_json::json!({"architecture": "amd64", "os": "linux"})
+        );
         let manifest: serde_json::Value =
             serde_json::from_slice(&fs::read(spool.path().join("manifest.json")).unwrap()).unwrap();
         assert_eq!(
