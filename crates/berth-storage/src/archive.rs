@@ -163,6 +163,8 @@ fn parse_tag(tag: &str) -> Result<Reference> {
 enum BlobSource {
     Bytes(Vec<u8>),
     File(PathBuf),
+    /// The exact tar of this layer (chain id), streamed straight into the archive.
+    Layer(Digest),
 }
 
 /// Writes `images` as a `docker save` archive to `w`.
@@ -279,15 +281,37 @@ pub fn write_archive(storage: &Storage, images: &[ArchiveImage], w: impl Write) 
     append_dir(&mut out, "blobs/sha256/").map_err(err)?;
     for (digest, (source, size)) in &blobs {
         match source {
-            BlobSource::Bytes(b) => append_file(&mut out, &blob_name(digest), *size, &b[..]),
+            BlobSource::Bytes(b) => {
+                append_file(&mut out, &blob_name(digest), *size, &b[..]).map_err(err)?
+            }
             BlobSource::File(p) => append_file(
                 &mut out,
                 &blob_name(digest),
                 *size,
                 File::open(p).map_err(err)?,
-            ),
+            )
+            .map_err(err)?,
+            BlobSource::Layer(chain) => {
+                let mut h = header(tar::EntryType::Regular, 0o644, *size);
+                h.set_path(blob_name(digest)).map_err(err)?;
+                h.set_cksum();
+                let w = out.get_mut();
+                w.write_all(h.as_bytes()).map_err(err)?;
+                let sum = storage.layer_tar(chain, &mut *w)?;
+                if sum.size != *size {
+                    return Err(StorageError::io(
+                        "writing image archive",
+                        spool.path(),
+                        io::Error::other(format!(
+                            "layer {chain} was {} bytes, its recipe says {size}",
+                            sum.size
+                        )),
+                    ));
+                }
+                w.write_all(&vec![0u8; ((512 - size % 512) % 512) as usize])
+                    .map_err(err)?;
+            }
         }
-        .map_err(err)?;
     }
     let json = |v: &dyn erased::Json| v.bytes();
     for (name, bytes) in [
@@ -341,6 +365,14 @@ fn layer_blob(
             );
             return Ok(desc(blob, size));
         }
+    }
+    // Rebuilt from its recipe: digest and size are known without writing it anywhere.
+    if let Some(size) = storage.exact_tar_size(&layer.chain_id)? {
+        blobs.insert(
+            layer.diff_id.clone(),
+            (BlobSource::Layer(layer.chain_id.clone()), size),
+        );
+        return Ok(desc(layer.diff_id.clone(), size));
     }
     let path = spool.join(format!("layer-{image}-{index}.tar"));
     let file = File::create(&path).ctx("creating", &path)?;

@@ -418,6 +418,16 @@ impl Storage {
         self.generated_layer_tar(chain, &mut w)
     }
 
+    /// The size of the tar [`layer_tar`](Self::layer_tar) writes when it rebuilds the
+    /// original bytes (whose digest is then the diff_id); `None` when it would generate.
+    pub(crate) fn exact_tar_size(&self, chain: &Digest) -> Result<Option<u64>> {
+        let meta = self.require_meta(chain)?;
+        if !meta.recipe {
+            return Ok(None);
+        }
+        recipe::recorded_size(&self.layer_dir(chain)).map(Some)
+    }
+
     /// The deterministic tar generated from the layer's files (what layer_tar falls back to).
     pub(crate) fn generated_layer_tar(
         &self,

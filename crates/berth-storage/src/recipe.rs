@@ -188,6 +188,43 @@ pub(crate) fn replay(layer_dir: &Path, diff_id: &Digest, w: &mut dyn Write) -> R
     Ok(out.size)
 }
 
+/// The length of the tar a recipe rebuilds, read from the recipe alone.
+pub(crate) fn recorded_size(layer_dir: &Path) -> Result<u64> {
+    let recipe = &layer_dir.join("recipe.zst");
+    let file = File::open(recipe).ctx("opening", recipe)?;
+    let mut r = BufReader::new(zstd::stream::read::Decoder::new(file).ctx("reading", recipe)?);
+    let mut magic = [0u8; 6];
+    r.read_exact(&mut magic).ctx("reading", recipe)?;
+    let mut size = 0u64;
+    loop {
+        let mut tag = [0u8; 1];
+        r.read_exact(&mut tag).ctx("reading", recipe)?;
+        match tag[0] {
+            b'R' => {
+                let len = read_u64(&mut r).ctx("reading", recipe)?;
+                io::copy(&mut (&mut r).take(len), &mut io::sink()).ctx("reading", recipe)?;
+                size += len;
+            }
+            b'F' => {
+                size += read_u64(&mut r).ctx("reading", recipe)?;
+                let len = read_u32(&mut r).ctx("reading", recipe)? as u64;
+                io::copy(&mut (&mut r).take(len), &mut io::sink()).ctx("reading", recipe)?;
+            }
+            b'E' => return Ok(size),
+            other => {
+                return Err(StorageError::io(
+                    "reading",
+                    recipe,
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("unknown record {other:#x}"),
+                    ),
+                ))
+            }
+        }
+    }
+}
+
 /// A writer that hashes and counts what passes through.
 pub(crate) struct HashingWriter<W> {
     pub inner: W,
