@@ -492,8 +492,11 @@ impl Extractor<'_> {
             }
             match fsutil::set_xattr(&fd_path(pfd.as_fd(), name), key, value) {
                 Ok(()) => {}
-                // Docker ignores xattrs the filesystem cannot store.
-                Err(e) if e.raw_os_error() == Some(Errno::NOTSUP.raw_os_error()) => {}
+                // Like Docker: skip xattrs the filesystem cannot store or will not let
+                // us set (EPERM: trusted.* on overlayfs, restricted user namespaces).
+                Err(e)
+                    if e.raw_os_error() == Some(Errno::NOTSUP.raw_os_error())
+                        || e.raw_os_error() == Some(Errno::PERM.raw_os_error()) => {}
                 Err(e) => return Err(StorageError::io("setting xattr on", &path, e)),
             }
         }

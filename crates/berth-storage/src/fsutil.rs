@@ -269,6 +269,28 @@ fn copy_entry(src: &Path, dst: &Path, links: &mut HashMap<(u64, u64), PathBuf>) 
     )
 }
 
+/// Renames `from` to `to`, failing with `AlreadyExists` if `to` exists. Falls back to a
+/// plain rename (which refuses a non-empty target directory) on filesystems without
+/// `RENAME_NOREPLACE`; callers hold the lock that makes that check-then-rename safe.
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let cwd = rustix::fs::CWD;
+    match rustix::fs::renameat_with(cwd, from, cwd, to, rustix::fs::RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::EXIST) | Err(rustix::io::Errno::NOTEMPTY) => {
+            Err(io::Error::from(io::ErrorKind::AlreadyExists))
+        }
+        Err(rustix::io::Errno::INVAL) if fs::symlink_metadata(to).is_err() => {
+            match fs::rename(from, to) {
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTEMPTY.raw_os_error()) => {
+                    Err(io::Error::from(io::ErrorKind::AlreadyExists))
+                }
+                other => other,
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Whether `path` is the root of a mount (its mount id differs from its parent's).
 pub fn is_mountpoint(path: &Path) -> bool {
     let Some(parent) = path.parent() else {

@@ -235,14 +235,7 @@ impl Storage {
         }
         meta.link = self.driver.link_layer(&final_dir)?;
         let committed = write_json_atomic(&tmp.path().join(LAYER_JSON), &meta).and_then(|()| {
-            rustix::fs::renameat_with(
-                rustix::fs::CWD,
-                tmp.path(),
-                rustix::fs::CWD,
-                &final_dir,
-                rustix::fs::RenameFlags::NOREPLACE,
-            )
-            .ctx("moving new layer to", &final_dir)
+            fsutil::rename_noreplace(tmp.path(), &final_dir).ctx("moving new layer to", &final_dir)
         });
         if let Err(e) = committed {
             if let Some(link) = &meta.link {

@@ -84,23 +84,17 @@ impl Storage {
                 });
             }
         }
-        match rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            tmp.path(),
-            rustix::fs::CWD,
-            &dir,
-            rustix::fs::RenameFlags::NOREPLACE,
-        ) {
+        match fsutil::rename_noreplace(tmp.path(), &dir) {
             Ok(()) => {
                 let _ = tmp.keep();
                 Ok(())
             }
-            Err(rustix::io::Errno::EXIST) | Err(rustix::io::Errno::NOTEMPTY) => {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 Err(StorageError::SnapshotExists {
                     key: key.to_string(),
                 })
             }
-            Err(e) => Err(StorageError::io("creating snapshot", &dir, e.into())),
+            Err(e) => Err(StorageError::io("creating snapshot", &dir, e)),
         }
     }
 
