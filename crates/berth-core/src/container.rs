@@ -356,6 +356,9 @@ pub struct Container {
     pub mounts: Vec<MountPoint>,
     /// Storage key of the container's writable layer.
     pub layer_key: String,
+    /// Chain id of the image layer the writable layer sits on (kept even if the image is
+    /// deleted, so the layers stay until the container goes).
+    pub parent_chain: String,
     /// Ids of exec instances that belong to it.
     pub exec_ids: Vec<String>,
 }
@@ -369,7 +372,10 @@ impl Container {
 /// A short human description of a container's status as `ps` prints it
 /// (`Up 3 minutes`, `Exited (0) 2 seconds ago`, `Created`).
 pub fn describe_status(state: &State, now: DateTime<Utc>) -> String {
-    let ago = |t: Option<DateTime<Utc>>| t.map(|t| crate::event::human_duration(now - t)).unwrap_or_default();
+    let ago = |t: Option<DateTime<Utc>>| {
+        t.map(|t| crate::event::human_duration(now - t))
+            .unwrap_or_default()
+    };
     match state.status {
         Status::Running => {
             let mut s = format!("Up {}", ago(state.started_at));
@@ -383,7 +389,11 @@ pub fn describe_status(state: &State, now: DateTime<Utc>) -> String {
             s
         }
         Status::Paused => format!("Up {} (Paused)", ago(state.started_at)),
-        Status::Restarting => format!("Restarting ({}) {} ago", state.exit_code, ago(state.finished_at)),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            state.exit_code,
+            ago(state.finished_at)
+        ),
         Status::Removing => "Removal In Progress".to_string(),
         Status::Dead => "Dead".to_string(),
         Status::Created => "Created".to_string(),
@@ -391,7 +401,11 @@ pub fn describe_status(state: &State, now: DateTime<Utc>) -> String {
             if state.finished_at.is_none() {
                 format!("Exited ({})", state.exit_code)
             } else {
-                format!("Exited ({}) {} ago", state.exit_code, ago(state.finished_at))
+                format!(
+                    "Exited ({}) {} ago",
+                    state.exit_code,
+                    ago(state.finished_at)
+                )
             }
         }
     }

@@ -22,14 +22,25 @@ pub struct DigestError {
 impl Digest {
     /// The digest of `data`.
     pub fn of(data: &[u8]) -> Self {
-        Self { hex: hex::encode(Sha256::digest(data)) }
+        Self {
+            hex: hex::encode(Sha256::digest(data)),
+        }
     }
     /// Builds a digest from a 64-hex string without the algorithm.
     pub fn from_hex(hex: &str) -> Result<Self, DigestError> {
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(DigestError { input: hex.to_string(), reason: "expected 64 lowercase hex characters" });
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(DigestError {
+                input: hex.to_string(),
+                reason: "expected 64 lowercase hex characters",
+            });
         }
-        Ok(Self { hex: hex.to_string() })
+        Ok(Self {
+            hex: hex.to_string(),
+        })
     }
     /// The hex part, without `sha256:`.
     pub fn hex(&self) -> &str {
@@ -52,7 +63,9 @@ impl Hasher {
         self.0.update(data);
     }
     pub fn finish(self) -> Digest {
-        Digest { hex: hex::encode(self.0.finalize()) }
+        Digest {
+            hex: hex::encode(self.0.finalize()),
+        }
     }
 }
 
@@ -71,8 +84,14 @@ impl FromStr for Digest {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once(':') {
             Some(("sha256", hex)) => Self::from_hex(hex),
-            Some(_) => Err(DigestError { input: s.to_string(), reason: "unsupported digest algorithm" }),
-            None => Err(DigestError { input: s.to_string(), reason: "missing algorithm prefix" }),
+            Some(_) => Err(DigestError {
+                input: s.to_string(),
+                reason: "unsupported digest algorithm",
+            }),
+            None => Err(DigestError {
+                input: s.to_string(),
+                reason: "missing algorithm prefix",
+            }),
         }
     }
 }
@@ -116,7 +135,9 @@ mod tests {
 
     #[test]
     fn parse_round_trips_and_rejects_bad_input() {
-        let d: Digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".parse().unwrap();
+        let d: Digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            .parse()
+            .unwrap();
         assert_eq!(d, Digest::of(b""));
         assert!("md5:abc".parse::<Digest>().is_err());
         assert!("sha256:xyz".parse::<Digest>().is_err());

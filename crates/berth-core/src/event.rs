@@ -93,7 +93,10 @@ mod tests {
 
     #[test]
     fn human_durations_read_like_docker() {
-        assert_eq!(human_duration(Duration::milliseconds(300)), "Less than a second");
+        assert_eq!(
+            human_duration(Duration::milliseconds(300)),
+            "Less than a second"
+        );
         assert_eq!(human_duration(Duration::seconds(1)), "1 second");
         assert_eq!(human_duration(Duration::seconds(42)), "42 seconds");
         assert_eq!(human_duration(Duration::seconds(70)), "About a minute");

@@ -108,6 +108,9 @@ mod tests {
     fn unknown_keys_are_refused() {
         let mut f = Filters::new();
         f.add("colour", "red");
-        assert_eq!(f.validate(&["status"]).unwrap_err().to_string(), "invalid filter 'colour'");
+        assert_eq!(
+            f.validate(&["status"]).unwrap_err().to_string(),
+            "invalid filter 'colour'"
+        );
     }
 }

@@ -12,7 +12,11 @@ use crate::container::HealthConfig;
 pub struct RunConfig {
     #[serde(rename = "Hostname", default, skip_serializing_if = "String::is_empty")]
     pub hostname: String,
-    #[serde(rename = "Domainname", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "Domainname",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub domainname: String,
     #[serde(rename = "User", default, skip_serializing_if = "String::is_empty")]
     pub user: String,
@@ -22,7 +26,12 @@ pub struct RunConfig {
     pub attach_stdout: bool,
     #[serde(rename = "AttachStderr", default, skip_serializing_if = "is_false")]
     pub attach_stderr: bool,
-    #[serde(rename = "ExposedPorts", default, skip_serializing_if = "Option::is_none", deserialize_with = "null_map")]
+    #[serde(
+        rename = "ExposedPorts",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "null_map"
+    )]
     pub exposed_ports: Option<BTreeMap<String, Empty>>,
     #[serde(rename = "Tty", default, skip_serializing_if = "is_false")]
     pub tty: bool,
@@ -34,17 +43,34 @@ pub struct RunConfig {
     pub env: Option<Vec<String>>,
     #[serde(rename = "Cmd", default, skip_serializing_if = "Option::is_none")]
     pub cmd: Option<Vec<String>>,
-    #[serde(rename = "Healthcheck", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Healthcheck",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub healthcheck: Option<ImageHealthcheck>,
     #[serde(rename = "ArgsEscaped", default, skip_serializing_if = "is_false")]
     pub args_escaped: bool,
     #[serde(rename = "Image", default, skip_serializing_if = "String::is_empty")]
     pub image: String,
-    #[serde(rename = "Volumes", default, skip_serializing_if = "Option::is_none", deserialize_with = "null_map")]
+    #[serde(
+        rename = "Volumes",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "null_map"
+    )]
     pub volumes: Option<BTreeMap<String, Empty>>,
-    #[serde(rename = "WorkingDir", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "WorkingDir",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub working_dir: String,
-    #[serde(rename = "Entrypoint", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Entrypoint",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub entrypoint: Option<Vec<String>>,
     #[serde(rename = "NetworkDisabled", default, skip_serializing_if = "is_false")]
     pub network_disabled: bool,
@@ -52,7 +78,11 @@ pub struct RunConfig {
     pub on_build: Option<Vec<String>>,
     #[serde(rename = "Labels", default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
-    #[serde(rename = "StopSignal", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "StopSignal",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub stop_signal: String,
     #[serde(rename = "Shell", default, skip_serializing_if = "Option::is_none")]
     pub shell: Option<Vec<String>>,
@@ -62,7 +92,9 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-fn null_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<BTreeMap<String, Empty>>, D::Error> {
+fn null_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BTreeMap<String, Empty>>, D::Error> {
     Option::<BTreeMap<String, Empty>>::deserialize(d)
 }
 
@@ -214,15 +246,24 @@ mod tests {
         let raw = r#"{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["sh"],"ExposedPorts":{"80/tcp":{}}},"rootfs":{"type":"layers","diff_ids":["sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]},"moby.buildkit.cache":"x"}"#;
         let cfg: ImageConfig = serde_json::from_str(raw).unwrap();
         assert_eq!(cfg.config.cmd.as_deref(), Some(&["sh".to_string()][..]));
-        assert!(cfg.config.exposed_ports.as_ref().unwrap().contains_key("80/tcp"));
+        assert!(cfg
+            .config
+            .exposed_ports
+            .as_ref()
+            .unwrap()
+            .contains_key("80/tcp"));
         let back = serde_json::to_value(&cfg).unwrap();
         assert_eq!(back["moby.buildkit.cache"], "x");
-        assert_eq!(back["config"]["ExposedPorts"]["80/tcp"], serde_json::json!({}));
+        assert_eq!(
+            back["config"]["ExposedPorts"]["80/tcp"],
+            serde_json::json!({})
+        );
     }
 
     #[test]
     fn null_maps_are_accepted() {
-        let cfg: RunConfig = serde_json::from_str(r#"{"Volumes":null,"ExposedPorts":null,"Env":null}"#).unwrap();
+        let cfg: RunConfig =
+            serde_json::from_str(r#"{"Volumes":null,"ExposedPorts":null,"Env":null}"#).unwrap();
         assert!(cfg.volumes.is_none() && cfg.env.is_none());
     }
 }

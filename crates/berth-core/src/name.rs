@@ -8,7 +8,9 @@ pub fn validate(name: &str) -> Result<&str, crate::Error> {
     let b = bare.as_bytes();
     let ok = b.len() >= 2
         && b[0].is_ascii_alphanumeric()
-        && b[1..].iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-');
+        && b[1..]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-');
     if ok {
         Ok(bare)
     } else {
@@ -22,27 +24,99 @@ pub fn validate(name: &str) -> Result<&str, crate::Error> {
 const ADJECTIVES: &[&str] = &[
     "able", "agile", "amber", "ample", "ardent", "azure", "bold", "brave", "breezy", "bright",
     "brisk", "calm", "candid", "careful", "cheerful", "civil", "clever", "coastal", "cosmic",
-    "crisp", "curious", "daring", "deft", "devoted", "eager", "earnest", "easy", "elated",
-    "epic", "fair", "faithful", "fearless", "festive", "fond", "frank", "gallant", "gentle",
-    "glad", "golden", "graceful", "grand", "happy", "hardy", "hearty", "honest", "humble",
-    "jolly", "keen", "kind", "lively", "loyal", "lucid", "lucky", "mellow", "merry", "mighty",
-    "modest", "nimble", "noble", "patient", "placid", "plucky", "polite", "proud", "quick",
-    "quiet", "radiant", "rapid", "ready", "robust", "rosy", "serene", "sharp", "shiny", "silent",
-    "sincere", "smooth", "snug", "solid", "spry", "stable", "steady", "stoic", "sturdy", "sunny",
-    "swift", "tender", "tidy", "tranquil", "trusty", "upbeat", "valiant", "vivid", "warm",
-    "wise", "witty", "zealous",
+    "crisp", "curious", "daring", "deft", "devoted", "eager", "earnest", "easy", "elated", "epic",
+    "fair", "faithful", "fearless", "festive", "fond", "frank", "gallant", "gentle", "glad",
+    "golden", "graceful", "grand", "happy", "hardy", "hearty", "honest", "humble", "jolly", "keen",
+    "kind", "lively", "loyal", "lucid", "lucky", "mellow", "merry", "mighty", "modest", "nimble",
+    "noble", "patient", "placid", "plucky", "polite", "proud", "quick", "quiet", "radiant",
+    "rapid", "ready", "robust", "rosy", "serene", "sharp", "shiny", "silent", "sincere", "smooth",
+    "snug", "solid", "spry", "stable", "steady", "stoic", "sturdy", "sunny", "swift", "tender",
+    "tidy", "tranquil", "trusty", "upbeat", "valiant", "vivid", "warm", "wise", "witty", "zealous",
 ];
 
 const NOUNS: &[&str] = &[
-    "anchor", "bay", "beacon", "bollard", "bow", "buoy", "cabin", "canal", "cape", "cargo",
-    "channel", "compass", "coral", "cove", "crane", "current", "deck", "delta", "dock", "dune",
-    "estuary", "ferry", "fjord", "flag", "fleet", "galley", "gull", "harbor", "hatch", "haven",
-    "helm", "hull", "inlet", "island", "jetty", "keel", "kelp", "lagoon", "lantern", "ledge",
-    "lighthouse", "lock", "mast", "marina", "mooring", "oar", "ocean", "otter", "pelican",
-    "pier", "pilot", "port", "quay", "raft", "reef", "rigging", "river", "rope", "rudder",
-    "sail", "sandbar", "schooner", "seal", "shell", "ship", "shore", "skiff", "sloop", "sound",
-    "starboard", "stern", "strait", "surf", "tern", "tide", "tugboat", "wake", "wave", "wharf",
-    "whale", "winch", "yacht",
+    "anchor",
+    "bay",
+    "beacon",
+    "bollard",
+    "bow",
+    "buoy",
+    "cabin",
+    "canal",
+    "cape",
+    "cargo",
+    "channel",
+    "compass",
+    "coral",
+    "cove",
+    "crane",
+    "current",
+    "deck",
+    "delta",
+    "dock",
+    "dune",
+    "estuary",
+    "ferry",
+    "fjord",
+    "flag",
+    "fleet",
+    "galley",
+    "gull",
+    "harbor",
+    "hatch",
+    "haven",
+    "helm",
+    "hull",
+    "inlet",
+    "island",
+    "jetty",
+    "keel",
+    "kelp",
+    "lagoon",
+    "lantern",
+    "ledge",
+    "lighthouse",
+    "lock",
+    "mast",
+    "marina",
+    "mooring",
+    "oar",
+    "ocean",
+    "otter",
+    "pelican",
+    "pier",
+    "pilot",
+    "port",
+    "quay",
+    "raft",
+    "reef",
+    "rigging",
+    "river",
+    "rope",
+    "rudder",
+    "sail",
+    "sandbar",
+    "schooner",
+    "seal",
+    "shell",
+    "ship",
+    "shore",
+    "skiff",
+    "sloop",
+    "sound",
+    "starboard",
+    "stern",
+    "strait",
+    "surf",
+    "tern",
+    "tide",
+    "tugboat",
+    "wake",
+    "wave",
+    "wharf",
+    "whale",
+    "winch",
+    "yacht",
 ];
 
 /// A random `adjective_noun` name; `attempt` > 0 appends a digit as Docker does on retries.
@@ -70,7 +144,10 @@ mod tests {
     #[test]
     fn invalid_names_get_dockers_message() {
         let e = validate("bad name").unwrap_err();
-        assert_eq!(e.to_string(), "Invalid container name (bad name), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+        assert_eq!(
+            e.to_string(),
+            "Invalid container name (bad name), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        );
         assert!(validate("-x").is_err());
         assert!(validate("a").is_err());
     }

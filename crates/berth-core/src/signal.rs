@@ -1,12 +1,39 @@
 //! Signal names and numbers as `kill -s`, `--stop-signal` and STOPSIGNAL accept them.
 
 const SIGNALS: &[(&str, i32)] = &[
-    ("HUP", 1), ("INT", 2), ("QUIT", 3), ("ILL", 4), ("TRAP", 5), ("ABRT", 6), ("IOT", 6),
-    ("BUS", 7), ("FPE", 8), ("KILL", 9), ("USR1", 10), ("SEGV", 11), ("USR2", 12),
-    ("PIPE", 13), ("ALRM", 14), ("TERM", 15), ("STKFLT", 16), ("CHLD", 17), ("CONT", 18),
-    ("STOP", 19), ("TSTP", 20), ("TTIN", 21), ("TTOU", 22), ("URG", 23), ("XCPU", 24),
-    ("XFSZ", 25), ("VTALRM", 26), ("PROF", 27), ("WINCH", 28), ("IO", 29), ("POLL", 29),
-    ("PWR", 30), ("SYS", 31),
+    ("HUP", 1),
+    ("INT", 2),
+    ("QUIT", 3),
+    ("ILL", 4),
+    ("TRAP", 5),
+    ("ABRT", 6),
+    ("IOT", 6),
+    ("BUS", 7),
+    ("FPE", 8),
+    ("KILL", 9),
+    ("USR1", 10),
+    ("SEGV", 11),
+    ("USR2", 12),
+    ("PIPE", 13),
+    ("ALRM", 14),
+    ("TERM", 15),
+    ("STKFLT", 16),
+    ("CHLD", 17),
+    ("CONT", 18),
+    ("STOP", 19),
+    ("TSTP", 20),
+    ("TTIN", 21),
+    ("TTOU", 22),
+    ("URG", 23),
+    ("XCPU", 24),
+    ("XFSZ", 25),
+    ("VTALRM", 26),
+    ("PROF", 27),
+    ("WINCH", 28),
+    ("IO", 29),
+    ("POLL", 29),
+    ("PWR", 30),
+    ("SYS", 31),
 ];
 
 const SIGRTMIN: i32 = 34;
@@ -16,7 +43,11 @@ const SIGRTMAX: i32 = 64;
 pub fn parse(s: &str) -> Result<i32, crate::Error> {
     let bad = || crate::Error::invalid(format!("Invalid signal: {s}"));
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=SIGRTMAX).contains(&n) { Ok(n) } else { Err(bad()) };
+        return if (1..=SIGRTMAX).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
     }
     let up = s.to_ascii_uppercase();
     let name = up.strip_prefix("SIG").unwrap_or(&up);
@@ -24,12 +55,24 @@ pub fn parse(s: &str) -> Result<i32, crate::Error> {
         return Ok(n);
     }
     if let Some(rest) = name.strip_prefix("RTMIN") {
-        let off: i32 = if rest.is_empty() { 0 } else { rest.strip_prefix('+').and_then(|r| r.parse().ok()).ok_or_else(bad)? };
+        let off: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest.strip_prefix('+')
+                .and_then(|r| r.parse().ok())
+                .ok_or_else(bad)?
+        };
         let n = SIGRTMIN + off;
         return if n <= SIGRTMAX { Ok(n) } else { Err(bad()) };
     }
     if let Some(rest) = name.strip_prefix("RTMAX") {
-        let off: i32 = if rest.is_empty() { 0 } else { rest.strip_prefix('-').and_then(|r| r.parse().ok()).ok_or_else(bad)? };
+        let off: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest.strip_prefix('-')
+                .and_then(|r| r.parse().ok())
+                .ok_or_else(bad)?
+        };
         let n = SIGRTMAX - off;
         return if n >= SIGRTMIN { Ok(n) } else { Err(bad()) };
     }
@@ -55,7 +98,10 @@ mod tests {
         assert_eq!(parse("kill").unwrap(), 9);
         assert_eq!(parse("9").unwrap(), 9);
         assert_eq!(parse("SIGRTMIN+1").unwrap(), 35);
-        assert_eq!(parse("SIGFOO").unwrap_err().to_string(), "Invalid signal: SIGFOO");
+        assert_eq!(
+            parse("SIGFOO").unwrap_err().to_string(),
+            "Invalid signal: SIGFOO"
+        );
         assert!(parse("0").is_err());
         assert_eq!(name(15), "SIGTERM");
     }

@@ -1,0 +1,386 @@
+//! What each router needs from the engine: one small trait per router (STYLE: narrow
+//! interfaces). [`EngineBackend`] implements them over `berth_engine::Engine`; handler tests
+//! implement only the methods they exercise (the rest answer "not implemented").
+
+use berth_core::container::Container;
+use berth_core::event::Event;
+use berth_core::filters::Filters;
+use berth_core::image::Image;
+use berth_core::{Error, Result};
+use berth_engine::containers::attach::AttachOptions;
+use berth_engine::containers::exec::{ExecConfig, ExecInstance};
+use berth_engine::containers::ops::TopResult;
+use berth_engine::containers::remove::RemoveOptions;
+use berth_engine::containers::wait::WaitResult;
+use berth_engine::containers::{
+    AttachStreams, ContainerListing, CreateContainer, ListContainers, LogLine, LogsOptions,
+    UpdateContainer, WaitCondition,
+};
+use berth_engine::images::list::ImageListing;
+use berth_engine::images::{HistoryRow, ImportImage, ListImages, RemovedImage};
+use berth_engine::system::SystemFacts;
+use berth_engine::Engine;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::Read;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
+
+fn unsupported<T>(what: &str) -> Result<T> {
+    Err(Error::not_implemented(format!(
+        "{what} is not implemented by this backend"
+    )))
+}
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+pub trait ContainerBackend: Send + Sync + 'static {
+    fn create(
+        &self,
+        _req: CreateContainer,
+    ) -> impl Future<Output = Result<(String, Vec<String>)>> + Send {
+        async { unsupported("create") }
+    }
+    fn list(&self, _req: &ListContainers) -> Result<Vec<ContainerListing>> {
+        unsupported("list")
+    }
+    fn inspect(
+        &self,
+        _name: &str,
+        _size: bool,
+    ) -> Result<(Container, Option<(i64, i64)>, BTreeMap<String, String>)> {
+        unsupported("inspect")
+    }
+    /// The image name to show for a container in `ps` (its config's, or the id).
+    fn image_display_name(&self, c: &Container) -> String {
+        c.config.image.clone()
+    }
+    fn start(&self, _name: &str) -> impl Future<Output = Result<()>> + Send {
+        async { unsupported("start") }
+    }
+    fn stop(
+        &self,
+        _name: &str,
+        _t: Option<i64>,
+        _sig: Option<String>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { unsupported("stop") }
+    }
+    fn restart(
+        &self,
+        _name: &str,
+        _t: Option<i64>,
+        _sig: Option<String>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { unsupported("restart") }
+    }
+    fn kill(&self, _name: &str, _sig: Option<String>) -> impl Future<Output = Result<()>> + Send {
+        async { unsupported("kill") }
+    }
+    fn pause(&self, _name: &str) -> impl Future<Output = Result<()>> + Send {
+        async { unsupported("pause") }
+    }
+    fn unpause(&self, _name: &str) -> impl Future<Output = Result<()>> + Send {
+        async { unsupported("unpause") }
+    }
+    fn wait(&self, _name: &str, _cond: WaitCondition) -> Result<BoxFuture<WaitResult>> {
+        unsupported("wait")
+    }
+    fn remove(&self, _name: &str, _opts: RemoveOptions) -> impl Future<Output = Result<()>> + Send {
+        async { unsupported("remove") }
+    }
+    fn prune(&self, _filters: Filters) -> impl Future<Output = Result<(Vec<String>, u64)>> + Send {
+        async { unsupported("prune") }
+    }
+    fn attach(
+        &self,
+        _name: &str,
+        _opts: AttachOptions,
+    ) -> impl Future<Output = Result<AttachStreams>> + Send {
+        async { unsupported("attach") }
+    }
+    fn resize(&self, _name: &str, _h: u16, _w: u16) -> impl Future<Output = Result<()>> + Send {
+        async { unsupported("resize") }
+    }
+    fn logs(&self, _name: &str, _opts: LogsOptions) -> Result<(bool, mpsc::Receiver<LogLine>)> {
+        unsupported("logs")
+    }
+    fn top(&self, _name: &str, _args: &str) -> impl Future<Output = Result<TopResult>> + Send {
+        async { unsupported("top") }
+    }
+    fn rename(&self, _name: &str, _new: &str) -> impl Future<Output = Result<()>> + Send {
+        async { unsupported("rename") }
+    }
+    fn update(
+        &self,
+        _name: &str,
+        _req: UpdateContainer,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send {
+        async { unsupported("update") }
+    }
+}
+
+pub trait ExecBackend: Send + Sync + 'static {
+    fn create_exec(&self, _container: &str, _cfg: ExecConfig) -> Result<String> {
+        unsupported("exec create")
+    }
+    fn inspect_exec(&self, _id: &str) -> Result<ExecInstance> {
+        unsupported("exec inspect")
+    }
+    fn start_exec(
+        &self,
+        _id: &str,
+        _detach: bool,
+        _tty: Option<bool>,
+    ) -> impl Future<Output = Result<Option<AttachStreams>>> + Send {
+        async { unsupported("exec start") }
+    }
+    fn resize_exec(&self, _id: &str, _h: u16, _w: u16) -> impl Future<Output = Result<()>> + Send {
+        async { unsupported("exec resize") }
+    }
+}
+
+pub trait ImageBackend: Send + Sync + 'static {
+    fn list_images(&self, _req: &ListImages) -> Result<Vec<ImageListing>> {
+        unsupported("image list")
+    }
+    fn image(&self, _name: &str) -> Result<Image> {
+        unsupported("image inspect")
+    }
+    fn image_graph_data(&self, _img: &Image) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+    fn history(&self, _name: &str) -> Result<Vec<HistoryRow>> {
+        unsupported("history")
+    }
+    fn tag(&self, _source: &str, _repo: &str, _tag: &str) -> Result<()> {
+        unsupported("tag")
+    }
+    fn remove_image(
+        &self,
+        _name: &str,
+        _force: bool,
+        _prune: bool,
+    ) -> impl Future<Output = Result<Vec<RemovedImage>>> + Send {
+        async { unsupported("image remove") }
+    }
+    fn import(
+        &self,
+        _req: ImportImage,
+        _tar: Box<dyn Read + Send>,
+    ) -> impl Future<Output = Result<String>> + Send {
+        async { unsupported("import") }
+    }
+    fn load(
+        &self,
+        _archive: Box<dyn Read + Send>,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send {
+        async { unsupported("load") }
+    }
+    /// Checks the names at once, then writes the archive to `w` on a blocking thread.
+    fn save(
+        &self,
+        _names: &[String],
+    ) -> Result<Box<dyn FnOnce(&mut dyn std::io::Write) -> Result<()> + Send>> {
+        unsupported("save")
+    }
+}
+
+pub trait SystemBackend: Send + Sync + 'static {
+    fn facts(&self) -> SystemFacts;
+    fn subscribe_events(&self) -> (Vec<Event>, broadcast::Receiver<Event>);
+}
+
+/// Everything the full router needs.
+pub trait Backend: ContainerBackend + ExecBackend + ImageBackend + SystemBackend {}
+impl<T: ContainerBackend + ExecBackend + ImageBackend + SystemBackend> Backend for T {}
+
+/// The real backend: the engine.
+pub struct EngineBackend(pub Arc<Engine>);
+
+impl ContainerBackend for EngineBackend {
+    fn create(
+        &self,
+        req: CreateContainer,
+    ) -> impl Future<Output = Result<(String, Vec<String>)>> + Send {
+        let e = self.0.clone();
+        async move { e.create_container(req).await }
+    }
+    fn list(&self, req: &ListContainers) -> Result<Vec<ContainerListing>> {
+        self.0.list_containers(req)
+    }
+    fn inspect(
+        &self,
+        name: &str,
+        size: bool,
+    ) -> Result<(Container, Option<(i64, i64)>, BTreeMap<String, String>)> {
+        let c = self.0.container(name)?.snapshot();
+        let sizes = if size {
+            Some(self.0.container_sizes(&c.id)?)
+        } else {
+            None
+        };
+        let graph = self.0.container_graph_data(&c);
+        Ok((c, sizes, graph))
+    }
+    fn start(&self, name: &str) -> impl Future<Output = Result<()>> + Send {
+        let (e, n) = (self.0.clone(), name.to_string());
+        async move { e.start_container(&n).await }
+    }
+    fn stop(
+        &self,
+        name: &str,
+        t: Option<i64>,
+        sig: Option<String>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let (e, n) = (self.0.clone(), name.to_string());
+        async move { e.stop_container(&n, t, sig).await }
+    }
+    fn restart(
+        &self,
+        name: &str,
+        t: Option<i64>,
+        sig: Option<String>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let (e, n) = (self.0.clone(), name.to_string());
+        async move { e.restart_container(&n, t, sig).await }
+    }
+    fn kill(&self, name: &str, sig: Option<String>) -> impl Future<Output = Result<()>> + Send {
+        let (e, n) = (self.0.clone(), name.to_string());
+        async move { e.kill_container(&n, sig).await }
+    }
+    fn pause(&self, name: &str) -> impl Future<Output = Result<()>> + Send {
+        let (e, n) = (self.0.clone(), name.to_string());
+        async move { e.pause_container(&n).await }
+    }
+    fn unpause(&self, name: &str) -> impl Future<Output = Result<()>> + Send {
+        let (e, n) = (self.0.clone(), name.to_string());
+        async move { e.unpause_container(&n).await }
+    }
+    fn wait(&self, name: &str, cond: WaitCondition) -> Result<BoxFuture<WaitResult>> {
+        Ok(Box::pin(self.0.wait_container(name, cond)?))
+    }
+    fn remove(&self, name: &str, opts: RemoveOptions) -> impl Future<Output = Result<()>> + Send {
+        let (e, n) = (self.0.clone(), name.to_string());
+        async move { e.remove_container(&n, opts).await }
+    }
+    fn prune(&self, filters: Filters) -> impl Future<Output = Result<(Vec<String>, u64)>> + Send {
+        let e = self.0.clone();
+        async move { e.prune_containers(&filters).await }
+    }
+    fn attach(
+        &self,
+        name: &str,
+        opts: AttachOptions,
+    ) -> impl Future<Output = Result<AttachStreams>> + Send {
+        let (e, n) = (self.0.clone(), name.to_string());
+        async move { e.attach_container(&n, opts).await }
+    }
+    fn resize(&self, name: &str, h: u16, w: u16) -> impl Future<Output = Result<()>> + Send {
+        let (e, n) = (self.0.clone(), name.to_string());
+        async move { e.resize_container(&n, h, w).await }
+    }
+    fn logs(&self, name: &str, opts: LogsOptions) -> Result<(bool, mpsc::Receiver<LogLine>)> {
+        self.0.container_logs(name, opts)
+    }
+    fn top(&self, name: &str, args: &str) -> impl Future<Output = Result<TopResult>> + Send {
+        let (e, n, a) = (self.0.clone(), name.to_string(), args.to_string());
+        async move { e.top_container(&n, &a).await }
+    }
+    fn rename(&self, name: &str, new: &str) -> impl Future<Output = Result<()>> + Send {
+        let (e, n, m) = (self.0.clone(), name.to_string(), new.to_string());
+        async move { e.rename_container(&n, &m).await }
+    }
+    fn update(
+        &self,
+        name: &str,
+        req: UpdateContainer,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send {
+        let (e, n) = (self.0.clone(), name.to_string());
+        async move { e.update_container(&n, req).await }
+    }
+}
+
+impl ExecBackend for EngineBackend {
+    fn create_exec(&self, container: &str, cfg: ExecConfig) -> Result<String> {
+        self.0.create_exec(container, cfg)
+    }
+    fn inspect_exec(&self, id: &str) -> Result<ExecInstance> {
+        self.0.inspect_exec(id)
+    }
+    fn start_exec(
+        &self,
+        id: &str,
+        detach: bool,
+        tty: Option<bool>,
+    ) -> impl Future<Output = Result<Option<AttachStreams>>> + Send {
+        let (e, i) = (self.0.clone(), id.to_string());
+        async move { e.start_exec(&i, detach, tty).await }
+    }
+    fn resize_exec(&self, id: &str, h: u16, w: u16) -> impl Future<Output = Result<()>> + Send {
+        let (e, i) = (self.0.clone(), id.to_string());
+        async move { e.resize_exec(&i, h, w).await }
+    }
+}
+
+impl ImageBackend for EngineBackend {
+    fn list_images(&self, req: &ListImages) -> Result<Vec<ImageListing>> {
+        self.0.list_images(req)
+    }
+    fn image(&self, name: &str) -> Result<Image> {
+        self.0.image(name)
+    }
+    fn image_graph_data(&self, img: &Image) -> BTreeMap<String, String> {
+        self.0.image_graph_data(img)
+    }
+    fn history(&self, name: &str) -> Result<Vec<HistoryRow>> {
+        self.0.image_history(name)
+    }
+    fn tag(&self, source: &str, repo: &str, tag: &str) -> Result<()> {
+        self.0.tag_image(source, repo, tag)
+    }
+    fn remove_image(
+        &self,
+        name: &str,
+        force: bool,
+        prune: bool,
+    ) -> impl Future<Output = Result<Vec<RemovedImage>>> + Send {
+        let (e, n) = (self.0.clone(), name.to_string());
+        async move { e.remove_image(&n, force, prune).await }
+    }
+    fn import(
+        &self,
+        req: ImportImage,
+        tar: Box<dyn Read + Send>,
+    ) -> impl Future<Output = Result<String>> + Send {
+        let e = self.0.clone();
+        async move { e.import_image(req, tar).await }
+    }
+    fn load(
+        &self,
+        archive: Box<dyn Read + Send>,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send {
+        let e = self.0.clone();
+        async move { e.load_images(archive).await }
+    }
+    fn save(
+        &self,
+        names: &[String],
+    ) -> Result<Box<dyn FnOnce(&mut dyn std::io::Write) -> Result<()> + Send>> {
+        let plan = self.0.save_plan(names)?;
+        let e = self.0.clone();
+        Ok(Box::new(move |w: &mut dyn std::io::Write| {
+            e.write_save(&plan, w)
+        }))
+    }
+}
+
+impl SystemBackend for EngineBackend {
+    fn facts(&self) -> SystemFacts {
+        self.0.system_facts()
+    }
+    fn subscribe_events(&self) -> (Vec<Event>, broadcast::Receiver<Event>) {
+        self.0.events().subscribe()
+    }
+}

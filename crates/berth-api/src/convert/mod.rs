@@ -1,0 +1,8 @@
+//! All wire ⇄ domain mapping: Docker's JSON models (bollard-stubs) to berth-core types and
+//! back, including the filters parameter and timestamps.
+
+pub mod container;
+pub mod filters;
+pub mod image;
+pub mod system;
+pub mod time;

@@ -1,0 +1,137 @@
+//! `/_ping`, `/version`, `/info`, `/events`.
+
+use crate::backend::Backend;
+use crate::convert;
+use crate::error::ApiResult;
+use crate::params::Params;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use berth_core::event::Event;
+use futures_util::StreamExt;
+use serde_json::json;
+use std::sync::Arc;
+
+pub fn routes<B: Backend>() -> Router<Arc<B>> {
+    Router::new()
+        .route("/_ping", get(ping).head(ping))
+        .route("/version", get(version::<B>))
+        .route("/info", get(info::<B>))
+        .route("/events", get(events::<B>))
+}
+
+async fn ping(method: Method) -> Response {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert("Builder-Version", HeaderValue::from_static("1"));
+    h.insert("Swarm", HeaderValue::from_static("inactive"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if method == Method::HEAD {
+        return (h, "").into_response();
+    }
+    (h, "OK").into_response()
+}
+
+async fn version<B: Backend>(State(b): State<Arc<B>>) -> Json<serde_json::Value> {
+    Json(convert::system::version_out(&b.facts().kernel_version))
+}
+
+async fn info<B: Backend>(State(b): State<Arc<B>>) -> Json<serde_json::Value> {
+    Json(convert::system::info_out(&b.facts(), chrono::Utc::now()))
+}
+
+/// Docker's event message shape.
+pub fn event_out(e: &Event) -> serde_json::Value {
+    let ns = e.time.timestamp_nanos_opt().unwrap_or(0);
+    let mut v = json!({
+        "Type": e.typ.as_str(),
+        "Action": e.action,
+        "Actor": {"ID": e.actor_id, "Attributes": e.attributes},
+        "scope": "local",
+        "time": e.time.timestamp(),
+        "timeNano": ns,
+    });
+    if e.typ == berth_core::event::EventType::Container {
+        v["status"] = json!(e.action);
+        v["id"] = json!(e.actor_id);
+        v["from"] = json!(e.attributes.get("image").cloned().unwrap_or_default());
+    }
+    v
+}
+
+fn event_matches(f: &berth_core::filters::Filters, e: &Event) -> bool {
+    let name = e.attributes.get("name").map(String::as_str).unwrap_or("");
+    f.matches_any("type", |v| v == e.typ.as_str())
+        && f.matches_any("event", |v| {
+            v == e.action || e.action.split(':').next() == Some(v)
+        })
+        && f.matches_any("container", |v| {
+            e.typ.as_str() != "container" || v == name || e.actor_id.starts_with(v)
+        })
+        && f.matches_any("image", |v| {
+            e.attributes.get("image").is_some_and(|i| i == v)
+                || (e.typ.as_str() == "image" && (v == name || e.actor_id.contains(v)))
+        })
+        && f.match_labels("label", &e.attributes)
+}
+
+async fn events<B: Backend>(State(b): State<Arc<B>>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref());
+    let filters = convert::filters::parse(p.get("filters"))?;
+    let since = p
+        .get("since")
+        .filter(|s| !s.is_empty())
+        .map(berth_engine::containers::parse_time_filter)
+        .transpose()?;
+    let until = p
+        .get("until")
+        .filter(|s| !s.is_empty())
+        .map(berth_engine::containers::parse_time_filter)
+        .transpose()?;
+    let (past, rx) = b.subscribe_events();
+    let past: Vec<serde_json::Value> = match since {
+        Some(s) => past
+            .iter()
+            .filter(|e| {
+                e.time >= s && until.is_none_or(|u| e.time <= u) && event_matches(&filters, e)
+            })
+            .map(event_out)
+            .collect(),
+        None => Vec::new(),
+    };
+    let now = chrono::Utc::now();
+    let live_done = until.is_some_and(|u| u <= now);
+    let f2 = filters.clone();
+    let live = futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) => return Some((e, rx)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return None,
+            }
+        }
+    })
+    .filter(move |e| std::future::ready(event_matches(&f2, e)))
+    .map(|e| event_out(&e));
+    let stream = futures_util::stream::iter(past);
+    if live_done {
+        return Ok(crate::stream::json_lines(stream));
+    }
+    match until {
+        Some(u) => {
+            let wait = (u - now).to_std().unwrap_or_default();
+            let live = live.take_until(tokio::time::sleep(wait));
+            Ok(crate::stream::json_lines(stream.chain(live)))
+        }
+        None => Ok(crate::stream::json_lines(stream.chain(live))),
+    }
+}

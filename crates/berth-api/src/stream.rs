@@ -1,0 +1,176 @@
+//! Streams to clients: Docker's 8-byte-header multiplexing, hijacked connections for
+//! attach and exec (HTTP upgrade), and plain streaming bodies.
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_engine::containers::attach::{Input, OutputChunk};
+use berth_engine::containers::AttachStreams;
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::StreamExt;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+pub const RAW_STREAM: &str = "application/vnd.docker.raw-stream";
+pub const MULTIPLEXED_STREAM: &str = "application/vnd.docker.multiplexed-stream";
+
+/// One multiplexed frame: `[stream, 0, 0, 0, len (u32 BE)] + data`.
+pub fn frame(stream: u8, data: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(8 + data.len());
+    b.put_u8(stream);
+    b.put_bytes(0, 3);
+    b.put_u32(data.len() as u32);
+    b.put_slice(data);
+    b.freeze()
+}
+
+/// Whether the client asked to hijack the connection (`Connection: Upgrade`, `Upgrade: tcp`).
+pub fn wants_upgrade(h: &HeaderMap) -> bool {
+    let has = |name: header::HeaderName, want: &str| {
+        h.get_all(name).iter().any(|v| {
+            v.to_str()
+                .map(|s| s.to_ascii_lowercase().contains(want))
+                .unwrap_or(false)
+        })
+    };
+    has(header::CONNECTION, "upgrade") && h.contains_key(header::UPGRADE)
+}
+
+fn content_type(multiplexed: bool) -> &'static str {
+    if multiplexed {
+        MULTIPLEXED_STREAM
+    } else {
+        RAW_STREAM
+    }
+}
+
+/// The `101 UPGRADED` answer that hands the connection over.
+pub fn upgrade_response(multiplexed: bool) -> Response {
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "tcp")
+        .header(header::CONTENT_TYPE, content_type(multiplexed))
+        .body(Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn encode(chunk: &OutputChunk, multiplexed: bool) -> Bytes {
+    if multiplexed {
+        frame(chunk.stream, &chunk.data)
+    } else {
+        chunk.data.clone()
+    }
+}
+
+/// Pumps an attach session over an upgraded connection until the output ends.
+pub async fn pump_hijacked(
+    on: hyper::upgrade::OnUpgrade,
+    mut streams: AttachStreams,
+    multiplexed: bool,
+    preface: Option<Bytes>,
+) {
+    let Ok(upgraded) = on.await else { return };
+    let (mut rd, mut wr) = tokio::io::split(TokioIo::new(upgraded));
+    if let Some(p) = preface {
+        let _ = wr.write_all(&p).await;
+    }
+    let input = streams.input.take();
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    if let Some(tx) = &input {
+                        let _ = tx.send(Input::Eof).await;
+                    }
+                    // Keep the sender alive so the session is not seen as detached.
+                    std::future::pending::<()>().await;
+                }
+                Ok(n) => {
+                    if let Some(tx) = &input {
+                        if tx
+                            .send(Input::Data(Bytes::copy_from_slice(&buf[..n])))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    while let Some(chunk) = streams.output.recv().await {
+        if wr.write_all(&encode(&chunk, multiplexed)).await.is_err() {
+            break;
+        }
+        // Coalesce what is already queued into the same flush.
+        while let Ok(more) = streams.output.try_recv() {
+            if wr.write_all(&encode(&more, multiplexed)).await.is_err() {
+                break;
+            }
+        }
+        if wr.flush().await.is_err() {
+            break;
+        }
+    }
+    let _ = wr.shutdown().await;
+    reader.abort();
+}
+
+/// The plain `200 OK` form: output only, as a streaming body.
+pub fn streaming_output(output: mpsc::Receiver<OutputChunk>, multiplexed: bool) -> Response {
+    let stream =
+        tokio_stream_from(output).map(move |c| Ok::<_, std::io::Error>(encode(&c, multiplexed)));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type(multiplexed))
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// A receiver as a stream.
+pub fn tokio_stream_from<T: Send + 'static>(
+    mut rx: mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Newline-delimited JSON messages as a streaming body (`/events`, pull progress, load).
+pub fn json_lines<S>(stream: S) -> Response
+where
+    S: futures_util::Stream<Item = serde_json::Value> + Send + 'static,
+{
+    let body = stream.map(|v| {
+        let mut line = serde_json::to_vec(&v).unwrap_or_default();
+        line.push(b'\n');
+        Ok::<_, std::io::Error>(Bytes::from(line))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_have_dockers_header() {
+        let f = frame(2, b"hi");
+        assert_eq!(&f[..], &[2, 0, 0, 0, 0, 0, 0, 2, b'h', b'i']);
+    }
+
+    #[test]
+    fn upgrade_needs_both_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, "Upgrade".parse().unwrap());
+        assert!(!wants_upgrade(&h));
+        h.insert(header::UPGRADE, "tcp".parse().unwrap());
+        assert!(wants_upgrade(&h));
+    }
+}

@@ -1,0 +1,105 @@
+//! Engine settings (from berthd's flags and daemon.json) and the resolved OCI runtimes.
+
+use berth_core::{Error, Result};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    /// `""` (probe), `overlay2` or `vfs`.
+    pub storage_driver: String,
+    /// Extra runtimes by name (daemon.json `runtimes`); `runc` and `crun` are always known
+    /// when installed.
+    pub runtimes: BTreeMap<String, PathBuf>,
+    /// `""` picks crun where the host's cgroups allow it, else runc.
+    pub default_runtime: String,
+    /// The `berth-shim` binary.
+    pub shim_path: PathBuf,
+    /// Parent of every container cgroup (`/<parent>/<id>`).
+    pub cgroup_parent: String,
+    pub log_driver: String,
+    pub log_opts: BTreeMap<String, String>,
+    /// Init binary bind-mounted for `--init`.
+    pub init_path: Option<PathBuf>,
+    /// Host resolv.conf copied into containers.
+    pub resolv_conf: PathBuf,
+}
+
+impl EngineConfig {
+    pub fn new(data_root: PathBuf, exec_root: PathBuf) -> Self {
+        Self {
+            data_root,
+            exec_root,
+            storage_driver: String::new(),
+            runtimes: BTreeMap::new(),
+            default_runtime: String::new(),
+            shim_path: PathBuf::from("berth-shim"),
+            cgroup_parent: "berth".to_string(),
+            log_driver: "json-file".to_string(),
+            log_opts: BTreeMap::new(),
+            init_path: None,
+            resolv_conf: PathBuf::from("/etc/resolv.conf"),
+        }
+    }
+}
+
+/// The OCI runtimes this daemon can use.
+pub struct Runtimes {
+    by_name: BTreeMap<String, berth_runtime::oci::Runtime>,
+    default: String,
+}
+
+impl Runtimes {
+    pub fn resolve(cfg: &EngineConfig) -> Result<Self> {
+        let state_root = cfg.exec_root.join("runtime");
+        let mut by_name = BTreeMap::new();
+        for name in ["runc", "crun"] {
+            if let Ok(r) = berth_runtime::oci::Runtime::resolve(name, &state_root.join(name)) {
+                by_name.insert(name.to_string(), r);
+            }
+        }
+        for (name, path) in &cfg.runtimes {
+            let r = berth_runtime::oci::Runtime::resolve(
+                &path.display().to_string(),
+                &state_root.join(name),
+            )
+            .map_err(|e| Error::invalid(format!("runtime {name}: {e}")))?;
+            by_name.insert(
+                name.clone(),
+                berth_runtime::oci::Runtime {
+                    name: name.clone(),
+                    ..r
+                },
+            );
+        }
+        let default = if cfg.default_runtime.is_empty() {
+            berth_runtime::oci::default_runtime_for_host().to_string()
+        } else {
+            cfg.default_runtime.clone()
+        };
+        if !by_name.contains_key(&default) {
+            return Err(Error::invalid(format!(
+                "default runtime {default:?} is not installed or not configured (known: {})",
+                by_name.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Ok(Self { by_name, default })
+    }
+
+    pub fn get(&self, name: &str) -> Result<&berth_runtime::oci::Runtime> {
+        let name = if name.is_empty() { &self.default } else { name };
+        self.by_name
+            .get(name)
+            .ok_or_else(|| Error::invalid(format!("unknown or invalid runtime name: {name}")))
+    }
+
+    pub fn default_name(&self) -> &str {
+        &self.default
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = (&str, &berth_runtime::oci::Runtime)> {
+        self.by_name.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}

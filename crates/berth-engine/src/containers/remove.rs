@@ -1,0 +1,160 @@
+//! `docker rm` and `docker container prune`.
+
+use super::ContainerEntry;
+use crate::Engine;
+use berth_core::container::Status;
+use berth_core::filters::Filters;
+use berth_core::{Error, Result};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RemoveOptions {
+    pub force: bool,
+    /// Remove anonymous volumes too.
+    pub volumes: bool,
+    /// Remove a link (legacy links; refused).
+    pub link: bool,
+}
+
+impl Engine {
+    /// `docker rm [-f] [-v]`.
+    pub async fn remove_container(self: &Arc<Self>, name: &str, opts: RemoveOptions) -> Result<()> {
+        if opts.link {
+            return Err(Error::invalid(
+                "Conflict, cannot remove the default link name of the container",
+            ));
+        }
+        let entry = self.container(name)?;
+        let status = entry.read(|c| c.state.status);
+        if super::is_running(status) && status != Status::Restarting {
+            if !opts.force {
+                let name = entry.read(|c| c.name.clone());
+                return Err(Error::conflict(if status == Status::Paused {
+                    format!("cannot remove container \"/{name}\": container is paused and must be unpaused first")
+                } else {
+                    format!("cannot remove container \"/{name}\": container is running: stop the container before removing or force remove")
+                }));
+            }
+            self.kill_for_removal(&entry).await?;
+        }
+        let _op = entry.op.lock().await;
+        if entry.read(|c| c.state.status == Status::Removing) {
+            return Err(Error::conflict(format!(
+                "removal of container {} is already in progress",
+                entry.id()
+            )));
+        }
+        if super::is_running(entry.read(|c| c.state.status))
+            && entry.read(|c| c.state.status) != Status::Restarting
+        {
+            return Err(Error::conflict(format!(
+                "container {} is running again; stop it first",
+                entry.id()
+            )));
+        }
+        entry.update(|c| c.state.status = Status::Removing);
+        self.destroy(&entry).await
+    }
+
+    async fn kill_for_removal(self: &Arc<Self>, entry: &Arc<ContainerEntry>) -> Result<()> {
+        entry.update(|c| c.has_been_manually_stopped = true);
+        match self
+            .stop_entry(entry, Some(0), Some("SIGKILL".into()))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == berth_core::ErrorKind::NotModified => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes everything a stopped container owns. Cleanup is exhaustive: every failure is
+    /// reported, none stops the rest.
+    async fn destroy(self: &Arc<Self>, entry: &Arc<ContainerEntry>) -> Result<()> {
+        let c = entry.snapshot();
+        let storage = self.storage.clone();
+        let dir = self.container_dir(&c.id);
+        let bundle = self.bundle_dir(&c.id);
+        let key = c.layer_key.clone();
+        let failures = Self::blocking(move || {
+            let mut failures = Vec::new();
+            if let Err(e) = storage.remove_rw(&key) {
+                failures.push(format!("removing writable layer: {e}"));
+            }
+            for d in [&dir, &bundle] {
+                if let Err(e) = std::fs::remove_dir_all(d) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        failures.push(format!("removing {}: {e}", d.display()));
+                    }
+                }
+            }
+            Ok(failures)
+        })
+        .await?;
+        if !failures.is_empty() {
+            entry.update(|c| {
+                c.state.status = Status::Dead;
+                c.state.dead = true;
+            });
+            let _ = self.persist(entry);
+            return Err(Error::internal(format!(
+                "unable to remove container {}: {}",
+                c.id,
+                failures.join("; ")
+            )));
+        }
+        self.db.delete_container(&c.id)?;
+        self.containers.remove(&c.id);
+        self.execs.container_removed(&c.id);
+        self.container_event(entry, "destroy", &[]);
+        entry.note_removed();
+        Ok(())
+    }
+
+    /// `docker container prune`: removes stopped containers matching the filters; returns
+    /// their ids and the space reclaimed.
+    pub async fn prune_containers(
+        self: &Arc<Self>,
+        filters: &Filters,
+    ) -> Result<(Vec<String>, u64)> {
+        filters.validate(&["until", "label", "label!"])?;
+        let until = match filters.get("until").next() {
+            Some(v) => Some(super::parse_time_filter(v)?),
+            None => None,
+        };
+        let mut removed = Vec::new();
+        let mut space = 0u64;
+        for entry in self.containers.all() {
+            let (status, created, labels, id, key) = entry.read(|c| {
+                (
+                    c.state.status,
+                    c.created,
+                    c.config.labels.clone(),
+                    c.id.clone(),
+                    c.layer_key.clone(),
+                )
+            });
+            if !matches!(status, Status::Exited | Status::Created | Status::Dead) {
+                continue;
+            }
+            if until.is_some_and(|u| created.is_some_and(|c| c >= u)) {
+                continue;
+            }
+            if !filters.match_labels("label", &labels)
+                || !filters.match_labels_negated("label!", &labels)
+            {
+                continue;
+            }
+            let size = self.storage.rw_size(&key).unwrap_or(0);
+            if self
+                .remove_container(&id, RemoveOptions::default())
+                .await
+                .is_ok()
+            {
+                removed.push(id);
+                space += size;
+            }
+        }
+        Ok((removed, space))
+    }
+}

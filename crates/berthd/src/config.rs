@@ -1,0 +1,351 @@
+//! berthd's flags and daemon.json, merged (flags win).
+
+use anyhow::{bail, Context, Result};
+use berth_engine::EngineConfig;
+use clap::Parser;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_SOCKET: &str = "unix:///run/berth/berth.sock";
+const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
+
+/// Flags named like dockerd's.
+#[derive(Debug, Parser)]
+#[command(
+    name = "berthd",
+    version,
+    about = "The berth container engine daemon (Docker Engine API compatible)"
+)]
+pub struct Flags {
+    /// Daemon socket(s) to connect to (unix:///path, tcp://host:port)
+    #[arg(short = 'H', long = "host")]
+    pub hosts: Vec<String>,
+    /// Root directory of persistent state
+    #[arg(long)]
+    pub data_root: Option<PathBuf>,
+    /// Root directory for execution state files
+    #[arg(long)]
+    pub exec_root: Option<PathBuf>,
+    /// Path to use for the daemon PID file
+    #[arg(short = 'p', long)]
+    pub pidfile: Option<PathBuf>,
+    /// Daemon configuration file (daemon.json keys)
+    #[arg(long)]
+    pub config_file: Option<PathBuf>,
+    /// Default OCI runtime for containers (runc, crun)
+    #[arg(long)]
+    pub default_runtime: Option<String>,
+    /// Logging level (debug, info, warn, error, fatal)
+    #[arg(short = 'l', long)]
+    pub log_level: Option<String>,
+    /// Storage driver to use (overlay2, vfs)
+    #[arg(short = 's', long)]
+    pub storage_driver: Option<String>,
+    /// Use TLS; implied by --tlsverify
+    #[arg(long)]
+    pub tls: bool,
+    /// Use TLS and verify the remote
+    #[arg(long)]
+    pub tlsverify: bool,
+    /// Trust certs signed only by this CA
+    #[arg(long)]
+    pub tlscacert: Option<PathBuf>,
+    /// Path to TLS certificate file
+    #[arg(long)]
+    pub tlscert: Option<PathBuf>,
+    /// Path to TLS key file
+    #[arg(long)]
+    pub tlskey: Option<PathBuf>,
+    /// Serve plain TCP on a non-loopback address (dangerous: root for anyone who can connect)
+    #[arg(long)]
+    pub allow_insecure_tcp: bool,
+    /// Parent cgroup for all containers
+    #[arg(long)]
+    pub cgroup_parent: Option<String>,
+    /// Default driver for container logs
+    #[arg(long)]
+    pub log_driver: Option<String>,
+    /// Default log driver options (max-size=10m, max-file=3)
+    #[arg(long = "log-opt")]
+    pub log_opts: Vec<String>,
+    /// Path to the init binary used by --init
+    #[arg(long)]
+    pub init_path: Option<PathBuf>,
+    /// Path to the berth-shim binary (default: next to berthd, then PATH)
+    #[arg(long, hide = true)]
+    pub shim_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct FileConfig {
+    hosts: Option<Vec<String>>,
+    data_root: Option<PathBuf>,
+    exec_root: Option<PathBuf>,
+    pidfile: Option<PathBuf>,
+    default_runtime: Option<String>,
+    runtimes: Option<BTreeMap<String, RuntimeEntry>>,
+    log_level: Option<String>,
+    storage_driver: Option<String>,
+    tls: Option<bool>,
+    tlsverify: Option<bool>,
+    tlscacert: Option<PathBuf>,
+    tlscert: Option<PathBuf>,
+    tlskey: Option<PathBuf>,
+    cgroup_parent: Option<String>,
+    log_driver: Option<String>,
+    log_opts: Option<BTreeMap<String, String>>,
+    init_path: Option<PathBuf>,
+    live_restore: Option<bool>,
+    debug: Option<bool>,
+    insecure_registries: Option<Vec<String>>,
+    registry_mirrors: Option<Vec<String>>,
+    #[serde(rename = "storage-opts")]
+    storage_opts: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RuntimeEntry {
+    path: PathBuf,
+    #[serde(default, rename = "runtimeArgs")]
+    #[allow(dead_code)]
+    runtime_args: Vec<String>,
+}
+
+/// Everything the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub hosts: Vec<String>,
+    pub pidfile: PathBuf,
+    pub log_level: String,
+    pub tls: bool,
+    pub tlsverify: bool,
+    pub tlscacert: Option<PathBuf>,
+    pub tlscert: Option<PathBuf>,
+    pub tlskey: Option<PathBuf>,
+    pub allow_insecure_tcp: bool,
+    pub engine: EngineConfig,
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+fn find_shim() -> PathBuf {
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            let p = dir.join("berth-shim");
+            if p.is_file() {
+                return p;
+            }
+        }
+    }
+    find_in_path("berth-shim").unwrap_or_else(|| PathBuf::from("berth-shim"))
+}
+
+impl DaemonConfig {
+    pub fn load(flags: Flags) -> Result<Self> {
+        let file_path = flags.config_file.clone().or_else(|| {
+            Path::new(DEFAULT_CONFIG_FILE)
+                .exists()
+                .then(|| PathBuf::from(DEFAULT_CONFIG_FILE))
+        });
+        let file: FileConfig = match &file_path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading configuration file {}", p.display()))?;
+                serde_json::from_str(&text)
+                    .with_context(|| format!("invalid configuration file {}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_root = flags
+            .data_root
+            .or(file.data_root)
+            .unwrap_or_else(|| PathBuf::from("/var/lib/berth"));
+        let exec_root = flags
+            .exec_root
+            .or(file.exec_root)
+            .unwrap_or_else(|| PathBuf::from("/run/berth"));
+        let hosts = if !flags.hosts.is_empty() {
+            flags.hosts
+        } else {
+            file.hosts
+                .unwrap_or_else(|| vec![DEFAULT_SOCKET.to_string()])
+        };
+        let hosts = hosts
+            .into_iter()
+            .map(|h| {
+                if h.starts_with('/') {
+                    format!("unix://{h}")
+                } else {
+                    h
+                }
+            })
+            .collect();
+        let mut engine = EngineConfig::new(data_root, exec_root.clone());
+        engine.storage_driver = flags
+            .storage_driver
+            .or(file.storage_driver)
+            .unwrap_or_default();
+        engine.default_runtime = flags
+            .default_runtime
+            .or(file.default_runtime)
+            .unwrap_or_default();
+        engine.runtimes = file
+            .runtimes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.path))
+            .collect();
+        engine.shim_path = flags.shim_path.unwrap_or_else(find_shim);
+        engine.cgroup_parent = flags
+            .cgroup_parent
+            .or(file.cgroup_parent)
+            .unwrap_or_else(|| "berth".to_string());
+        engine.log_driver = flags
+            .log_driver
+            .or(file.log_driver)
+            .unwrap_or_else(|| "json-file".to_string());
+        let mut log_opts = file.log_opts.unwrap_or_default();
+        for o in flags.log_opts {
+            let (k, v) = o
+                .split_once('=')
+                .with_context(|| format!("invalid --log-opt {o:?}: expected key=value"))?;
+            log_opts.insert(k.to_string(), v.to_string());
+        }
+        engine.log_opts = log_opts;
+        engine.init_path = flags.init_path.or(file.init_path).or_else(|| {
+            ["tini-static", "docker-init", "tini"]
+                .iter()
+                .find_map(|n| find_in_path(n))
+        });
+        if !matches!(engine.log_driver.as_str(), "json-file" | "local" | "none") {
+            bail!(
+                "unsupported log driver {:?} (supported: json-file, local, none)",
+                engine.log_driver
+            );
+        }
+        let _ = (
+            file.live_restore,
+            file.debug,
+            file.insecure_registries,
+            file.registry_mirrors,
+            file.storage_opts,
+        );
+        let log_level = flags
+            .log_level
+            .or(file.log_level)
+            .unwrap_or_else(|| "info".to_string());
+        let tlsverify = flags.tlsverify || file.tlsverify.unwrap_or(false);
+        Ok(Self {
+            hosts,
+            pidfile: flags
+                .pidfile
+                .or(file.pidfile)
+                .unwrap_or_else(|| exec_root.join("berthd.pid")),
+            log_level,
+            tls: flags.tls || file.tls.unwrap_or(false) || tlsverify,
+            tlsverify,
+            tlscacert: flags.tlscacert.or(file.tlscacert),
+            tlscert: flags.tlscert.or(file.tlscert),
+            tlskey: flags.tlskey.or(file.tlskey),
+            allow_insecure_tcp: flags.allow_insecure_tcp,
+            engine,
+        })
+    }
+
+    pub fn tls_settings(&self) -> Result<Option<berth_api::server::TlsSettings>> {
+        if !self.tls {
+            return Ok(None);
+        }
+        let (Some(cert), Some(key)) = (&self.tlscert, &self.tlskey) else {
+            bail!("--tls and --tlsverify need --tlscert and --tlskey");
+        };
+        let client_ca =
+            if self.tlsverify {
+                Some(self.tlscacert.clone().context(
+                    "--tlsverify needs --tlscacert (the CA that signs client certificates)",
+                )?)
+            } else {
+                None
+            };
+        Ok(Some(berth_api::server::TlsSettings {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(args: &[&str]) -> Flags {
+        let mut v = vec!["berthd"];
+        v.extend_from_slice(args);
+        Flags::parse_from(v)
+    }
+
+    #[test]
+    fn defaults_are_berths_paths() {
+        let c = DaemonConfig::load(flags(&["--config-file", "/dev/null/none"])).err();
+        assert!(c.is_some(), "a missing explicit config file is an error");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("daemon.json");
+        std::fs::write(&f, "{}").unwrap();
+        let c = DaemonConfig::load(flags(&["--config-file", f.to_str().unwrap()])).unwrap();
+        assert_eq!(c.hosts, vec![DEFAULT_SOCKET.to_string()]);
+        assert_eq!(c.engine.data_root, PathBuf::from("/var/lib/berth"));
+        assert_eq!(c.pidfile, PathBuf::from("/run/berth/berthd.pid"));
+    }
+
+    #[test]
+    fn flags_override_the_file_and_unknown_keys_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("daemon.json");
+        std::fs::write(
+            &f,
+            r#"{"data-root":"/srv/berth","log-opts":{"max-size":"5m"}}"#,
+        )
+        .unwrap();
+        let c = DaemonConfig::load(flags(&[
+            "--config-file",
+            f.to_str().unwrap(),
+            "--data-root",
+            "/tmp/x",
+            "--log-opt",
+            "max-file=2",
+        ]))
+        .unwrap();
+        assert_eq!(c.engine.data_root, PathBuf::from("/tmp/x"));
+        assert_eq!(c.engine.log_opts.get("max-size").unwrap(), "5m");
+        assert_eq!(c.engine.log_opts.get("max-file").unwrap(), "2");
+        std::fs::write(&f, r#"{"colour":"blue"}"#).unwrap();
+        assert!(DaemonConfig::load(flags(&["--config-file", f.to_str().unwrap()])).is_err());
+    }
+
+    #[test]
+    fn tlsverify_needs_a_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("daemon.json");
+        std::fs::write(&f, "{}").unwrap();
+        let c = DaemonConfig::load(flags(&[
+            "--config-file",
+            f.to_str().unwrap(),
+            "--tlsverify",
+            "--tlscert",
+            "c",
+            "--tlskey",
+            "k",
+        ]))
+        .unwrap();
+        assert!(c.tls_settings().is_err());
+    }
+}
