@@ -176,6 +176,12 @@ pub(crate) async fn pump(
                     }
                 }
                 Some(Input::Eof) | None => {
+                    // As Docker: with a tty the client going away (or detaching) ends the
+                    // session and leaves the process's stdin open; without one, StdinOnce
+                    // closes it and the output keeps flowing.
+                    if cfg.tty {
+                        break;
+                    }
                     input = None;
                     if cfg.stdin_once {
                         let _ = w.send(&Request::CloseStdin { key: cfg.key.clone() }).await;

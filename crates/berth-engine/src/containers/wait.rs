@@ -44,7 +44,6 @@ impl Engine {
         let entry = self.container(name)?;
         let mut rx = entry.lifecycle();
         let start = rx.borrow().clone();
-        let state_code = entry.read(|c| c.state.exit_code);
         Ok(async move {
             loop {
                 let now = rx.borrow_and_update().clone();
@@ -55,22 +54,13 @@ impl Engine {
                     WaitCondition::NextExit => now.exits > start.exits || now.removed,
                     WaitCondition::Removed => now.removed,
                 };
-                if done {
-                    let code = if now.exits > start.exits || now.removed {
-                        now.exit_code
-                    } else {
-                        state_code
-                    };
-                    let error = (!now.error.is_empty()).then(|| now.error.clone());
+                if done || rx.changed().await.is_err() {
+                    // The record gets the exit code in the same step as the status.
+                    let (status_code, error) =
+                        entry.read(|c| (c.state.exit_code, c.state.error.clone()));
                     return WaitResult {
-                        status_code: code,
-                        error,
-                    };
-                }
-                if rx.changed().await.is_err() {
-                    return WaitResult {
-                        status_code: now.exit_code,
-                        error: None,
+                        status_code,
+                        error: (!error.is_empty()).then_some(error),
                     };
                 }
             }
