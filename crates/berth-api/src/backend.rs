@@ -49,7 +49,7 @@ pub trait ContainerBackend: Send + Sync + 'static {
         &self,
         _name: &str,
         _size: bool,
-    ) -> Result<(Container, Option<(i64, i64)>, BTreeMap<String, String>)> {
+    ) -> Result<(Arc<Container>, Option<(i64, i64)>, BTreeMap<String, String>)> {
         unsupported("inspect")
     }
     /// The image name to show for a container in `ps` (its config's, or the id).
@@ -214,7 +214,7 @@ impl ContainerBackend for EngineBackend {
         &self,
         name: &str,
         size: bool,
-    ) -> Result<(Container, Option<(i64, i64)>, BTreeMap<String, String>)> {
+    ) -> Result<(Arc<Container>, Option<(i64, i64)>, BTreeMap<String, String>)> {
         let c = self.0.container(name)?.snapshot();
         let sizes = if size {
             Some(self.0.container_sizes(&c.id)?)

@@ -56,7 +56,14 @@ impl Runtimes {
         let state_root = cfg.exec_root.join("runtime");
         let mut by_name = BTreeMap::new();
         for name in ["runc", "crun"] {
-            if let Ok(r) = berth_runtime::oci::Runtime::resolve(name, &state_root.join(name)) {
+            if let Ok(mut r) = berth_runtime::oci::Runtime::resolve(name, state_root.join(name)) {
+                if name == "crun" {
+                    // crun 1.8 refuses hybrid hosts whose cgroup2 mount holds controllers;
+                    // the shim hides that mount from it (see berth_shim::launch::hide_cgroup2).
+                    if let Some(mount) = berth_runtime::oci::crun_blocking_mount_for_host() {
+                        r.hide_cgroup2 = Some((mount, cfg.shim_path.clone()));
+                    }
+                }
                 by_name.insert(name.to_string(), r);
             }
         }

@@ -33,6 +33,9 @@ pub struct Engine {
     /// Held for reading while layers are applied but not yet part of an image, and for
     /// writing while unused layers are collected.
     pub(crate) layer_gc: tokio::sync::RwLock<()>,
+    /// Compiled seccomp programs (base64 BPF) by digest of the filter they come from.
+    pub(crate) seccomp_bpf:
+        std::sync::Mutex<std::collections::HashMap<berth_core::Digest, Arc<String>>>,
     pub(crate) started_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -46,6 +49,14 @@ impl Engine {
         }
         std::fs::create_dir_all(cfg.data_root.join("containers"))?;
         std::fs::create_dir_all(cfg.exec_root.join("containers"))?;
+        std::fs::create_dir_all(cfg.exec_root.join("s"))?;
+        if cfg.exec_root.as_os_str().len() > containers::MAX_EXEC_ROOT_LEN {
+            return Err(Error::invalid(format!(
+                "exec root {} is too long: its sockets would not fit a unix socket path (at most {} bytes)",
+                cfg.exec_root.display(),
+                containers::MAX_EXEC_ROOT_LEN
+            )));
+        }
         let db = db::Db::open(&cfg.data_root.join("berth.db"))?;
         let choice = match cfg.storage_driver.as_str() {
             "" => berth_storage::DriverChoice::Auto,
@@ -72,6 +83,7 @@ impl Engine {
             events: events::Events::new(),
             runtimes,
             layer_gc: tokio::sync::RwLock::new(()),
+            seccomp_bpf: std::sync::Mutex::new(std::collections::HashMap::new()),
             db,
             cfg,
             started_at: chrono::Utc::now(),

@@ -217,6 +217,17 @@ impl CgroupLayout {
 
     /// Whether crun (1.8) runs containers here: on pure v2, and on v1 unless a cgroup2 mount
     /// beside the v1 hierarchies holds controllers (crun refuses that hybrid mode).
+    /// The hybrid cgroup2 mount that keeps crun from running, when there is one: hiding it
+    /// in a private mount namespace (`berth-shim runtime-exec --hide-cgroup2`) shows crun a
+    /// plain v1 host. Only the controllers on that mount (here `hugetlb`) go unmanaged.
+    pub fn crun_blocking_mount(&self) -> Option<&Path> {
+        match self {
+            Self::V2(_) => None,
+            Self::V1(v1) if v1.unified_controllers().is_empty() => None,
+            Self::V1(v1) => v1.unified_mount(),
+        }
+    }
+
     pub fn lets_crun_run(&self) -> bool {
         match self {
             Self::V2(_) => true,

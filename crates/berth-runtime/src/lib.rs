@@ -25,6 +25,7 @@ mod error_chain;
 pub mod host;
 pub mod oci;
 pub mod seccomp;
+pub mod seccomp_bpf;
 pub mod spec;
 pub mod user;
 

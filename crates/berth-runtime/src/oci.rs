@@ -7,9 +7,10 @@
 //! is multi-threaded: these only run short-lived child processes; starting containers is the
 //! shim's job.
 //!
-//! [`default_runtime_for_host`] picks crun where the host's cgroup layout lets it run (it
-//! starts containers faster) and runc otherwise, e.g. on a hybrid v1 host whose cgroup2 mount
-//! holds controllers, which crun 1.8 refuses.
+//! [`default_runtime_for_host`] picks crun when it is installed (it starts containers about
+//! three times faster than runc), else runc. On a hybrid v1 host whose cgroup2 mount holds
+//! controllers, which crun 1.8 refuses, crun runs through a launcher that hides that mount in
+//! a private mount namespace first ([`Runtime::hide_cgroup2`]).
 
 use crate::cgroups::CgroupLayout;
 use berth_core::error::{ErrorKind, HasKind};
@@ -104,6 +105,9 @@ pub struct Runtime {
     pub path: PathBuf,
     /// `--root`: the runtime's state directory for this daemon.
     pub root: PathBuf,
+    /// A cgroup2 mount to hide from the runtime, and the launcher that does it
+    /// (`<launcher> runtime-exec --hide-cgroup2 <mount> -- <runtime> ...`).
+    pub hide_cgroup2: Option<(PathBuf, PathBuf)>,
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -119,13 +123,20 @@ pub fn find_in_path(name: &str) -> Option<PathBuf> {
         .find(|candidate| is_executable(candidate))
 }
 
-/// The runtime berth uses when none is configured: `crun` where the cgroup layout lets it
-/// run and it is installed, else `runc`.
+/// The runtime berth uses when none is configured: `crun` when it is installed and the
+/// cgroup layout lets it run, directly or with the hybrid cgroup2 mount hidden; else `runc`.
 pub fn default_runtime_name(layout: Option<&CgroupLayout>, crun_installed: bool) -> &'static str {
     match layout {
-        Some(l) if crun_installed && l.lets_crun_run() => "crun",
+        Some(_) if crun_installed => "crun",
         _ => "runc",
     }
+}
+
+/// The cgroup2 mount crun must not see on this host (see [`CgroupLayout::crun_blocking_mount`]).
+pub fn crun_blocking_mount_for_host() -> Option<PathBuf> {
+    CgroupLayout::detect(Path::new("/sys/fs/cgroup"))
+        .ok()
+        .and_then(|l| l.crun_blocking_mount().map(Path::to_path_buf))
 }
 
 /// [`default_runtime_name`] for this host (`/sys/fs/cgroup`, `$PATH`).
@@ -174,14 +185,35 @@ impl Runtime {
             name,
             path,
             root: root.into(),
+            hide_cgroup2: None,
         })
+    }
+
+    /// The program and leading arguments that run this runtime: the runtime itself, or the
+    /// launcher that hides a cgroup2 mount first.
+    pub fn invocation(&self) -> (PathBuf, Vec<String>) {
+        match &self.hide_cgroup2 {
+            Some((mount, launcher)) => (
+                launcher.clone(),
+                vec![
+                    "runtime-exec".into(),
+                    "--hide-cgroup2".into(),
+                    mount.display().to_string(),
+                    "--".into(),
+                    self.path.display().to_string(),
+                ],
+            ),
+            None => (self.path.clone(), Vec::new()),
+        }
     }
 
     /// The runtime's command with the global options set (`--root`, JSON logs); the shim
     /// adds `create`/`start`/`exec` and their arguments.
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.path);
-        cmd.arg("--root")
+        let (program, lead) = self.invocation();
+        let mut cmd = Command::new(program);
+        cmd.args(lead)
+            .arg("--root")
             .arg(&self.root)
             .arg("--log-format")
             .arg("json");
@@ -407,32 +439,45 @@ mod tests {
     }
 
     #[test]
-    fn default_runtime_is_crun_only_where_the_cgroup_layout_allows_it() {
+    fn crun_is_the_default_when_installed_hiding_a_hybrid_cgroup2_mount() {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("memory")).unwrap();
         std::fs::write(root.path().join("memory/cgroup.procs"), "").unwrap();
         std::fs::create_dir_all(root.path().join("unified")).unwrap();
         std::fs::write(root.path().join("unified/cgroup.controllers"), "hugetlb\n").unwrap();
         let hybrid = CgroupLayout::detect(root.path()).unwrap();
-        assert_eq!(default_runtime_name(Some(&hybrid), true), "runc");
+        assert_eq!(default_runtime_name(Some(&hybrid), true), "crun");
+        assert_eq!(
+            hybrid.crun_blocking_mount(),
+            Some(root.path().join("unified").as_path())
+        );
         std::fs::write(root.path().join("unified/cgroup.controllers"), "").unwrap();
         let empty_unified = CgroupLayout::detect(root.path()).unwrap();
         assert_eq!(default_runtime_name(Some(&empty_unified), true), "crun");
+        assert_eq!(empty_unified.crun_blocking_mount(), None);
         assert_eq!(default_runtime_name(Some(&empty_unified), false), "runc");
         assert_eq!(default_runtime_name(None, true), "runc");
     }
 
     #[test]
-    fn this_hosts_hybrid_layout_resolves_to_runc() {
-        // The development VM mounts hugetlb on its cgroup2 mount beside v1 controllers.
-        let unified = Path::new("/sys/fs/cgroup/unified/cgroup.controllers");
-        match std::fs::read_to_string(unified) {
-            Ok(controllers) if !controllers.trim().is_empty() => {
-                assert_eq!(default_runtime_for_host(), "runc")
-            }
-            _ => eprintln!(
-                "not a hybrid host with controllers in its cgroup2 mount; nothing to check"
-            ),
-        }
+    fn a_hidden_cgroup2_mount_runs_the_runtime_through_the_launcher() {
+        let mut rt = Runtime::resolve("/bin/true", "/tmp/state").unwrap();
+        assert_eq!(rt.invocation().0, PathBuf::from("/bin/true"));
+        rt.hide_cgroup2 = Some((
+            "/sys/fs/cgroup/unified".into(),
+            "/usr/local/bin/berth-shim".into(),
+        ));
+        let (program, lead) = rt.invocation();
+        assert_eq!(program, PathBuf::from("/usr/local/bin/berth-shim"));
+        assert_eq!(
+            lead,
+            vec![
+                "runtime-exec",
+                "--hide-cgroup2",
+                "/sys/fs/cgroup/unified",
+                "--",
+                "/bin/true"
+            ]
+        );
     }
 }

@@ -12,9 +12,12 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ShimOptions {
     pub id: String,
-    /// Bundle directory: holds `config.json`; the shim puts its socket, pid file, runtime log
-    /// and exit status there.
+    /// Bundle directory: holds `config.json`; the shim puts its pid file, runtime log and
+    /// exit status there.
     pub bundle: PathBuf,
+    /// The shim's socket. Kept short (unix socket paths are limited to 107 bytes); console
+    /// sockets are made beside it with suffixes.
+    pub socket: PathBuf,
     /// Path of the OCI runtime binary.
     pub runtime: PathBuf,
     /// The runtime's `--root` state directory.
@@ -29,6 +32,9 @@ pub struct ShimOptions {
     pub log_path: PathBuf,
     pub log_max_size: u64,
     pub log_max_files: u32,
+    /// A cgroup2 mount to hide from the runtime (crun on a hybrid host), see
+    /// [`hide_cgroup2`].
+    pub hide_cgroup2: Option<PathBuf>,
 }
 
 /// The one line a shim writes to its stdout after trying to start the container.
@@ -39,14 +45,29 @@ pub enum StartResult {
     Failed { message: String },
 }
 
-pub const SOCKET_NAME: &str = "shim.sock";
 pub const EXIT_FILE: &str = "exit.json";
 pub const PID_FILE: &str = "init.pid";
 pub const RUNTIME_LOG: &str = "runtime.log";
 
 impl ShimOptions {
     pub fn socket_path(&self) -> PathBuf {
-        self.bundle.join(SOCKET_NAME)
+        self.socket.clone()
+    }
+
+    /// Where the runtime sends the pty master of process `key` (init: "").
+    pub fn console_path(&self, key: &str) -> PathBuf {
+        let suffix: String = key
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(12)
+            .collect();
+        let mut s = self.socket.as_os_str().to_owned();
+        s.push(if suffix.is_empty() {
+            ".c".to_string()
+        } else {
+            format!(".{suffix}")
+        });
+        PathBuf::from(s)
     }
 
     /// Arguments after the binary name.
@@ -58,12 +79,16 @@ impl ShimOptions {
         };
         kv("id", self.id.clone());
         kv("bundle", self.bundle.display().to_string());
+        kv("socket", self.socket.display().to_string());
         kv("runtime", self.runtime.display().to_string());
         kv("runtime-root", self.runtime_root.display().to_string());
         kv("log-driver", self.log_driver.clone());
         kv("log-path", self.log_path.display().to_string());
         kv("log-max-size", self.log_max_size.to_string());
         kv("log-max-files", self.log_max_files.to_string());
+        if let Some(m) = &self.hide_cgroup2 {
+            kv("hide-cgroup2", m.display().to_string());
+        }
         for (flag, on) in [
             ("--tty", self.tty),
             ("--stdin", self.stdin),
@@ -101,6 +126,7 @@ impl ShimOptions {
                     match flag.as_str() {
                         "--id" => o.id = v,
                         "--bundle" => o.bundle = v.into(),
+                        "--socket" => o.socket = v.into(),
                         "--runtime" => o.runtime = v.into(),
                         "--runtime-root" => o.runtime_root = v.into(),
                         "--log-driver" => o.log_driver = v,
@@ -111,13 +137,18 @@ impl ShimOptions {
                         "--log-max-files" => {
                             o.log_max_files = v.parse().map_err(|_| format!("bad {flag}: {v}"))?
                         }
+                        "--hide-cgroup2" => o.hide_cgroup2 = Some(v.into()),
                         _ => return Err(format!("unknown option {flag}")),
                     }
                 }
             }
         }
-        if o.id.is_empty() || o.bundle.as_os_str().is_empty() || o.runtime.as_os_str().is_empty() {
-            return Err("--id, --bundle and --runtime are required".into());
+        if o.id.is_empty()
+            || o.bundle.as_os_str().is_empty()
+            || o.runtime.as_os_str().is_empty()
+            || o.socket.as_os_str().is_empty()
+        {
+            return Err("--id, --bundle, --socket and --runtime are required".into());
         }
         Ok(o)
     }
@@ -132,6 +163,7 @@ mod tests {
         let o = ShimOptions {
             id: "abc".into(),
             bundle: "/run/berth/containers/abc".into(),
+            socket: "/run/berth/s/abc".into(),
             runtime: "/usr/sbin/runc".into(),
             runtime_root: "/run/berth/runc".into(),
             tty: true,
@@ -141,6 +173,7 @@ mod tests {
             log_path: "/var/lib/berth/containers/abc/abc-json.log".into(),
             log_max_size: 100,
             log_max_files: 2,
+            hide_cgroup2: Some("/sys/fs/cgroup/unified".into()),
         };
         assert_eq!(ShimOptions::parse(&o.to_args()).unwrap(), o);
     }
@@ -149,5 +182,21 @@ mod tests {
     fn missing_required_options_are_reported() {
         assert!(ShimOptions::parse(&["run".to_string()]).is_err());
         assert!(ShimOptions::parse(&["frobnicate".to_string()]).is_err());
+    }
+}
+
+/// Hides a cgroup2 mount from this process and its children: a private copy of the mount
+/// table (receiving the host's later mounts) without that mount. crun 1.8 refuses hybrid
+/// hosts whose cgroup2 mount holds controllers; without it, it sees a plain v1 host.
+pub fn hide_cgroup2(mount: &std::path::Path) -> std::io::Result<()> {
+    use rustix::mount::{mount_change, unmount, MountPropagationFlags, UnmountFlags};
+    berth_sys::unshare_mount_namespace()?;
+    mount_change(
+        "/",
+        MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
+    )?;
+    match unmount(mount, UnmountFlags::DETACH) {
+        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }

@@ -35,6 +35,21 @@ pub fn send_signal(pid: i32, sig: i32) -> io::Result<()> {
     }
 }
 
+/// Moves the calling process into a new mount namespace (a copy of the current one).
+///
+/// Only for single-threaded processes (the shim): `CLONE_NEWNS` implies unsharing the
+/// filesystem attributes, which the kernel refuses for a thread that shares them.
+pub fn unshare_mount_namespace() -> io::Result<()> {
+    // SAFETY: unshare(2) with CLONE_NEWNS only gives this process a private copy of its
+    // mount table; no memory or file descriptor of ours changes meaning.
+    let rc = unsafe { libc::unshare(libc::CLONE_NEWNS) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

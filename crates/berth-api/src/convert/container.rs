@@ -522,16 +522,19 @@ fn health_state_out(c: &Container) -> Option<Value> {
     }))
 }
 
-/// Network settings for the modes this build knows (`none`, `host`, `container:`).
-pub fn network_settings_out(c: &Container) -> Value {
-    let mode = c.host_config.network_mode.as_str();
+/// The network a container's mode puts it on, as `NetworkSettings.Networks` names it.
+fn network_name(c: &Container) -> Option<&str> {
+    match c.host_config.network_mode.as_str() {
+        "default" | "" => Some("none"),
+        m if m.starts_with("container:") => None,
+        m => Some(m),
+    }
+}
+
+/// `NetworkSettings.Networks`: one endpoint per network the container is on.
+pub fn networks_out(c: &Container) -> Value {
     let mut networks = serde_json::Map::new();
-    let name = match mode {
-        "default" | "" => "none",
-        m if m.starts_with("container:") => "",
-        m => m,
-    };
-    if !name.is_empty() {
+    if let Some(name) = network_name(c) {
         networks.insert(
             name.to_string(),
             json!({
@@ -541,6 +544,11 @@ pub fn network_settings_out(c: &Container) -> Value {
             }),
         );
     }
+    Value::Object(networks)
+}
+
+/// Network settings for the modes this build knows (`none`, `host`, `container:`).
+pub fn network_settings_out(c: &Container) -> Value {
     json!({
         "Bridge": "",
         "SandboxID": "",
@@ -559,7 +567,7 @@ pub fn network_settings_out(c: &Container) -> Value {
         "IPPrefixLen": 0,
         "IPv6Gateway": "",
         "MacAddress": "",
-        "Networks": networks,
+        "Networks": networks_out(c),
     })
 }
 
@@ -632,62 +640,111 @@ pub fn command_line(c: &Container) -> String {
     parts.join(" ")
 }
 
-/// One `GET /containers/json` row.
-pub fn summary_out(
-    l: &ContainerListing,
-    image_name: &str,
+/// A published or exposed port in a `ps` row.
+#[derive(serde::Serialize)]
+pub struct PortOut<'a> {
+    #[serde(rename = "IP", skip_serializing_if = "Option::is_none")]
+    ip: Option<&'a str>,
+    #[serde(rename = "PrivatePort")]
+    private_port: u16,
+    #[serde(rename = "PublicPort", skip_serializing_if = "Option::is_none")]
+    public_port: Option<u16>,
+    #[serde(rename = "Type")]
+    typ: &'a str,
+}
+
+/// One `GET /containers/json` row, serialised straight from the container (no
+/// intermediate JSON tree: `ps` over hundreds of containers stays cheap).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SummaryOut<'a> {
+    id: &'a str,
+    names: [String; 1],
+    image: String,
+    #[serde(rename = "ImageID")]
+    image_id: &'a str,
+    command: String,
+    created: i64,
+    ports: Vec<PortOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size_rw: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size_root_fs: Option<i64>,
+    labels: &'a BTreeMap<String, String>,
+    state: &'static str,
+    status: String,
+    host_config: HostConfigSummary<'a>,
+    network_settings: Value,
+    mounts: Vec<Value>,
+}
+
+#[derive(serde::Serialize)]
+pub struct HostConfigSummary<'a> {
+    #[serde(rename = "NetworkMode")]
+    network_mode: &'a str,
+}
+
+pub fn summary_out<'a>(
+    l: &'a ContainerListing,
+    image_name: String,
     now: chrono::DateTime<chrono::Utc>,
-) -> Value {
+) -> SummaryOut<'a> {
     let c = &l.container;
+    let running = c.state.is_running();
     let mut ports = Vec::new();
-    for (port, binds) in &c.host_config.port_bindings {
-        let (num, proto) = port.split_once('/').unwrap_or((port, "tcp"));
-        let private: u16 = num.parse().unwrap_or(0);
-        if c.state.is_running() {
+    if running {
+        for (port, binds) in &c.host_config.port_bindings {
+            let (num, proto) = port.split_once('/').unwrap_or((port, "tcp"));
+            let private_port: u16 = num.parse().unwrap_or(0);
             for b in binds {
-                let mut p = json!({"PrivatePort": private, "Type": proto});
-                if let Ok(public) = b.host_port.parse::<u16>() {
-                    p["IP"] = json!(if b.host_ip.is_empty() {
+                let public_port = b.host_port.parse::<u16>().ok();
+                let ip = public_port.map(|_| {
+                    if b.host_ip.is_empty() {
                         "0.0.0.0"
                     } else {
-                        &b.host_ip
-                    });
-                    p["PublicPort"] = json!(public);
-                }
-                ports.push(p);
+                        b.host_ip.as_str()
+                    }
+                });
+                ports.push(PortOut {
+                    ip,
+                    private_port,
+                    public_port,
+                    typ: proto,
+                });
             }
         }
     }
     for port in &c.config.exposed_ports {
-        if c.host_config.port_bindings.contains_key(port) && c.state.is_running() {
+        if running && c.host_config.port_bindings.contains_key(port) {
             continue;
         }
         let (num, proto) = port.split_once('/').unwrap_or((port, "tcp"));
-        ports.push(json!({"PrivatePort": num.parse::<u16>().unwrap_or(0), "Type": proto}));
+        ports.push(PortOut {
+            ip: None,
+            private_port: num.parse().unwrap_or(0),
+            public_port: None,
+            typ: proto,
+        });
     }
-    let mut row = json!({
-        "Id": c.id,
-        "Names": [format!("/{}", c.name)],
-        "Image": image_name,
-        "ImageID": c.image_id,
-        "Command": command_line(c),
-        "Created": c.created.map(|t| t.timestamp()).unwrap_or(0),
-        "Ports": ports,
-    });
-    if let Some(rw) = l.size_rw {
-        row["SizeRw"] = json!(rw);
+    SummaryOut {
+        id: &c.id,
+        names: [format!("/{}", c.name)],
+        image: image_name,
+        image_id: &c.image_id,
+        command: command_line(c),
+        created: c.created.map(|t| t.timestamp()).unwrap_or(0),
+        ports,
+        size_rw: l.size_rw,
+        size_root_fs: l.size_root_fs,
+        labels: &c.config.labels,
+        state: c.state.status.as_str(),
+        status: berth_core::container::describe_status(&c.state, now),
+        host_config: HostConfigSummary {
+            network_mode: &c.host_config.network_mode,
+        },
+        network_settings: json!({ "Networks": networks_out(c) }),
+        mounts: c.mounts.iter().map(mount_point_out).collect(),
     }
-    if let Some(root) = l.size_root_fs {
-        row["SizeRootFs"] = json!(root);
-    }
-    row["Labels"] = json!(c.config.labels);
-    row["State"] = json!(c.state.status.as_str());
-    row["Status"] = json!(berth_core::container::describe_status(&c.state, now));
-    row["HostConfig"] = json!({"NetworkMode": c.host_config.network_mode});
-    let ns = network_settings_out(c);
-    row["NetworkSettings"] = json!({"Networks": ns["Networks"]});
-    row["Mounts"] = json!(c.mounts.iter().map(mount_point_out).collect::<Vec<_>>());
-    row
 }
 
 #[cfg(test)]

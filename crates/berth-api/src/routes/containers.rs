@@ -58,10 +58,7 @@ pub fn json_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiRe
     serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON: {e}")))
 }
 
-async fn list<B: Backend>(
-    State(b): State<Arc<B>>,
-    RawQuery(q): RawQuery,
-) -> ApiResult<Json<serde_json::Value>> {
+async fn list<B: Backend>(State(b): State<Arc<B>>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = params(&q);
     let req = ListContainers {
         all: p.bool("all"),
@@ -70,12 +67,15 @@ async fn list<B: Backend>(
         filters: convert::filters::parse(p.get("filters"))?,
     };
     let now = chrono::Utc::now();
-    let rows: Vec<serde_json::Value> = b
-        .list(&req)?
+    let listings = b.list(&req)?;
+    let rows: Vec<_> = listings
         .iter()
-        .map(|l| convert::container::summary_out(l, &b.image_display_name(&l.container), now))
+        .map(|l| convert::container::summary_out(l, b.image_display_name(&l.container), now))
         .collect();
-    Ok(Json(json!(rows)))
+    let mut body = Vec::with_capacity(512 * rows.len() + 2);
+    serde_json::to_writer(&mut body, &rows)
+        .map_err(|e| crate::error::ApiError(berth_core::Error::internal(e.to_string())))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn create<B: Backend>(
@@ -377,6 +377,7 @@ async fn remove<B: Backend>(
             force: p.bool("force"),
             volumes: p.bool("v"),
             link: p.bool("link"),
+            lazy: false,
         },
     )
     .await?;

@@ -288,7 +288,7 @@ impl Engine {
                     }
                 }
             }
-            let sock = engine.bundle_dir(&id).join(berth_shim::launch::SOCKET_NAME);
+            let sock = engine.shim_socket(&id);
             let Ok((r, mut w)) = shim_client::connect(&sock).await else {
                 return;
             };
@@ -325,7 +325,7 @@ impl Engine {
         if !running {
             return Err(Error::conflict(format!("Container {id} is not running")));
         }
-        let sock = self.bundle_dir(&id).join(berth_shim::launch::SOCKET_NAME);
+        let sock = self.shim_socket(&id);
         shim_client::command(
             &sock,
             &Request::Resize {

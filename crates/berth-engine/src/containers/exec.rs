@@ -191,7 +191,7 @@ impl Engine {
                 return Err(e);
             }
         }
-        let sock = bundle.join(berth_shim::launch::SOCKET_NAME);
+        let sock = self.shim_socket(&cid);
         let (mut r, mut w) = match shim_client::connect(&sock).await {
             Ok(c) => c,
             Err(e) => {
@@ -323,9 +323,7 @@ impl Engine {
         if !ex.running {
             return Err(Error::conflict(format!("Exec {id} is not running")));
         }
-        let sock = self
-            .bundle_dir(&ex.container_id)
-            .join(berth_shim::launch::SOCKET_NAME);
+        let sock = self.shim_socket(&ex.container_id);
         shim_client::command(
             &sock,
             &Request::Resize {

@@ -4,6 +4,7 @@ use crate::Engine;
 use berth_core::container::{Container, Status};
 use berth_core::filters::Filters;
 use berth_core::Result;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
 pub struct ListContainers {
@@ -18,7 +19,7 @@ pub struct ListContainers {
 /// A container as `ps` shows it.
 #[derive(Debug, Clone)]
 pub struct ContainerListing {
-    pub container: Container,
+    pub container: Arc<Container>,
     pub size_rw: Option<i64>,
     pub size_root_fs: Option<i64>,
 }
@@ -53,7 +54,8 @@ impl Engine {
                 )));
             }
         }
-        let mut all: Vec<Container> = self.containers.all().iter().map(|e| e.snapshot()).collect();
+        let mut all: Vec<Arc<Container>> =
+            self.containers.all().iter().map(|e| e.snapshot()).collect();
         all.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
         let position = |name: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>> {
             let e = self.container(name)?;

@@ -53,7 +53,8 @@ pub struct Lifecycle {
 }
 
 pub struct ContainerEntry {
-    data: RwLock<Container>,
+    /// Copy-on-write: readers (`ps`, inspect) take a cheap `Arc` clone.
+    data: RwLock<Arc<Container>>,
     pub(crate) op: tokio::sync::Mutex<()>,
     life: watch::Sender<Lifecycle>,
     /// Attach sessions waiting for the container to start; the start holds output for them.
@@ -70,7 +71,7 @@ impl ContainerEntry {
             ..Default::default()
         };
         Arc::new(Self {
-            data: RwLock::new(c),
+            data: RwLock::new(Arc::new(c)),
             op: tokio::sync::Mutex::new(()),
             life: watch::channel(life).0,
             pending_attach: AtomicUsize::new(0),
@@ -78,8 +79,8 @@ impl ContainerEntry {
         })
     }
 
-    /// A copy of the container as it is now.
-    pub fn snapshot(&self) -> Container {
+    /// The container as it is now (shared, immutable).
+    pub fn snapshot(&self) -> Arc<Container> {
         self.data.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -97,7 +98,7 @@ impl ContainerEntry {
 
     pub(crate) fn update<T>(&self, f: impl FnOnce(&mut Container) -> T) -> T {
         let mut guard = self.data.write().unwrap_or_else(|p| p.into_inner());
-        let out = f(&mut guard);
+        let out = f(Arc::make_mut(&mut guard));
         let status = guard.state.status;
         drop(guard);
         self.life.send_modify(|l| l.status = status);
@@ -261,6 +262,12 @@ impl ContainerIndex {
     }
 }
 
+/// How much of the id names a shim socket.
+pub const SHIM_SOCKET_ID_LEN: usize = 20;
+
+/// Longest exec root whose shim and console sockets fit a unix socket path.
+pub const MAX_EXEC_ROOT_LEN: usize = 107 - "/s/".len() - SHIM_SOCKET_ID_LEN - ".123456789012".len();
+
 pub fn no_such_container(name: &str) -> Error {
     Error::not_found(format!("No such container: {name}"))
 }
@@ -363,6 +370,14 @@ impl Engine {
 
     pub(crate) fn bundle_dir(&self, id: &str) -> std::path::PathBuf {
         self.cfg.exec_root.join("containers").join(id)
+    }
+
+    /// The shim's socket: short, since unix socket paths are limited to 107 bytes.
+    pub(crate) fn shim_socket(&self, id: &str) -> std::path::PathBuf {
+        self.cfg
+            .exec_root
+            .join("s")
+            .join(&id[..id.len().min(SHIM_SOCKET_ID_LEN)])
     }
 
     pub fn count_containers(&self) -> (usize, usize, usize) {

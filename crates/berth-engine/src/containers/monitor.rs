@@ -124,9 +124,11 @@ impl Engine {
                 .await;
             }
         }
-        let storage = self.storage.clone();
-        let k = key.clone();
-        let _ = Self::blocking(move || Ok(storage.unmount_rw(&k)?)).await;
+        if !auto_remove {
+            let storage = self.storage.clone();
+            let k = key.clone();
+            let _ = Self::blocking(move || Ok(storage.unmount_rw(&k)?)).await;
+        }
         entry.note_exit(exit.code as i64, "");
         if auto_remove {
             drop(op);
@@ -137,6 +139,7 @@ impl Engine {
                         force: true,
                         volumes: true,
                         link: false,
+                        lazy: true,
                     },
                 )
                 .await;
@@ -166,7 +169,7 @@ impl Engine {
         let engine = self.clone();
         tokio::spawn(async move {
             // The previous shim must be gone (runtime state deleted) before the id is reused.
-            let sock = engine.bundle_dir(&id).join(berth_shim::launch::SOCKET_NAME);
+            let sock = engine.shim_socket(&id);
             let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
             while sock.exists() && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(5)).await;

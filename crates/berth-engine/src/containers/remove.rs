@@ -14,6 +14,34 @@ pub struct RemoveOptions {
     pub volumes: bool,
     /// Remove a link (legacy links; refused).
     pub link: bool,
+    /// Clean the files up in the background (the `--rm` path).
+    pub lazy: bool,
+}
+
+/// What a container leaves on disk.
+struct ContainerFiles {
+    storage: Arc<berth_storage::Storage>,
+    key: String,
+    dirs: Vec<std::path::PathBuf>,
+    socket: std::path::PathBuf,
+}
+
+impl ContainerFiles {
+    fn remove(self) -> Vec<String> {
+        let mut failures = Vec::new();
+        if let Err(e) = self.storage.remove_rw(&self.key) {
+            failures.push(format!("removing writable layer: {e}"));
+        }
+        for d in &self.dirs {
+            if let Err(e) = std::fs::remove_dir_all(d) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    failures.push(format!("removing {}: {e}", d.display()));
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&self.socket);
+        failures
+    }
 }
 
 impl Engine {
@@ -52,8 +80,9 @@ impl Engine {
                 entry.id()
             )));
         }
+        let lazy = opts.lazy;
         entry.update(|c| c.state.status = Status::Removing);
-        self.destroy(&entry).await
+        self.destroy(&entry, lazy).await
     }
 
     async fn kill_for_removal(self: &Arc<Self>, entry: &Arc<ContainerEntry>) -> Result<()> {
@@ -69,28 +98,32 @@ impl Engine {
     }
 
     /// Removes everything a stopped container owns. Cleanup is exhaustive: every failure is
-    /// reported, none stops the rest.
-    async fn destroy(self: &Arc<Self>, entry: &Arc<ContainerEntry>) -> Result<()> {
+    /// reported, none stops the rest. With `lazy` (`--rm` after an exit), the container is
+    /// gone from the index and the database at once and its files follow in the background;
+    /// a crash in between leaves only orphans that the next daemon start removes.
+    pub(crate) async fn destroy(
+        self: &Arc<Self>,
+        entry: &Arc<ContainerEntry>,
+        lazy: bool,
+    ) -> Result<()> {
         let c = entry.snapshot();
-        let storage = self.storage.clone();
-        let dir = self.container_dir(&c.id);
-        let bundle = self.bundle_dir(&c.id);
-        let key = c.layer_key.clone();
-        let failures = Self::blocking(move || {
-            let mut failures = Vec::new();
-            if let Err(e) = storage.remove_rw(&key) {
-                failures.push(format!("removing writable layer: {e}"));
-            }
-            for d in [&dir, &bundle] {
-                if let Err(e) = std::fs::remove_dir_all(d) {
-                    if e.kind() != std::io::ErrorKind::NotFound {
-                        failures.push(format!("removing {}: {e}", d.display()));
-                    }
+        let files = ContainerFiles {
+            storage: self.storage.clone(),
+            key: c.layer_key.clone(),
+            dirs: vec![self.container_dir(&c.id), self.bundle_dir(&c.id)],
+            socket: self.shim_socket(&c.id),
+        };
+        if lazy {
+            self.forget(entry, &c.id)?;
+            tokio::task::spawn_blocking(move || {
+                let failures = files.remove();
+                if !failures.is_empty() {
+                    tracing::warn!(failures = ?failures, "cleaning up a removed container");
                 }
-            }
-            Ok(failures)
-        })
-        .await?;
+            });
+            return Ok(());
+        }
+        let failures = Self::blocking(move || Ok(files.remove())).await?;
         if !failures.is_empty() {
             entry.update(|c| {
                 c.state.status = Status::Dead;
@@ -103,12 +136,45 @@ impl Engine {
                 failures.join("; ")
             )));
         }
-        self.db.delete_container(&c.id)?;
-        self.containers.remove(&c.id);
-        self.execs.container_removed(&c.id);
+        self.forget(entry, &c.id)
+    }
+
+    /// Drops a container from the database and the index and tells waiters.
+    fn forget(&self, entry: &Arc<ContainerEntry>, id: &str) -> Result<()> {
+        self.db.delete_container(id)?;
+        self.containers.remove(id);
+        self.execs.container_removed(id);
         self.container_event(entry, "destroy", &[]);
         entry.note_removed();
         Ok(())
+    }
+
+    /// Files of containers that no longer exist (a crash during a lazy removal).
+    pub(crate) fn remove_orphans(&self) {
+        let known: std::collections::HashSet<String> = self
+            .containers
+            .all()
+            .iter()
+            .map(|e| e.read(|c| c.layer_key.clone()))
+            .collect();
+        let ids: std::collections::HashSet<String> =
+            self.containers.all().iter().map(|e| e.id()).collect();
+        if let Ok(keys) = self.storage.rw_keys() {
+            for k in keys.into_iter().filter(|k| !known.contains(k)) {
+                let _ = self.storage.remove_rw(&k);
+            }
+        }
+        for dir in [
+            self.cfg.data_root.join("containers"),
+            self.cfg.exec_root.join("containers"),
+        ] {
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !ids.contains(&name) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
     }
 
     /// `docker container prune`: removes stopped containers matching the filters; returns

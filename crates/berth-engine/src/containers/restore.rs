@@ -36,7 +36,7 @@ impl Engine {
             });
             match status {
                 Status::Running | Status::Paused | Status::Restarting => {
-                    let sock = self.bundle_dir(&id).join(berth_shim::launch::SOCKET_NAME);
+                    let sock = self.shim_socket(&id);
                     let conn = shim_client::connect(&sock).await.ok();
                     if conn.is_some() {
                         live.insert(key);
@@ -53,6 +53,7 @@ impl Engine {
                 }
             }
         }
+        self.remove_orphans();
         let storage = self.storage.clone();
         Self::blocking(move || Ok(storage.cleanup_stale_mounts(&|k: &str| live.contains(k))?))
             .await?;

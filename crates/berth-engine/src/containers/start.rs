@@ -3,6 +3,7 @@
 
 use super::{etc, pending_attach_count, shim_client, ContainerEntry};
 use crate::Engine;
+use base64::Engine as _;
 use berth_core::container::{Container, Status};
 use berth_core::{Error, ErrorKind, Result};
 use berth_runtime::spec::{EtcFiles, NamespaceMode, NetworkNamespace, SpecRequest};
@@ -52,6 +53,7 @@ impl Engine {
             }
             _ => {}
         }
+        let t0 = std::time::Instant::now();
         let joins = self.namespace_joins(&c)?;
         let wait_attach = pending_attach_count(entry) > 0;
         let prepared = {
@@ -66,8 +68,10 @@ impl Engine {
                 return Err(e);
             }
         };
+        let t1 = t0.elapsed();
         match self.spawn_shim(&prepared).await {
             Ok(pid) => {
+                tracing::debug!(prepare = ?t1, shim = ?(t0.elapsed() - t1), "container started");
                 // Watch before announcing, so no exit can slip between.
                 let conn = shim_client::connect(&prepared.options.socket_path()).await;
                 entry.update(|c| {
@@ -237,15 +241,18 @@ impl Engine {
             init,
             shm_path: None,
         };
-        let spec =
+        let mut spec =
             berth_runtime::spec::build_spec(&req).map_err(|e| Error::invalid(e.to_string()))?;
+        let runtime = self.runtimes.get(&c.runtime)?;
+        if runtime.name == "crun" {
+            self.attach_compiled_seccomp(&mut spec)?;
+        }
         let bundle = self.bundle_dir(&c.id);
         std::fs::create_dir_all(&bundle)?;
         let _ = std::fs::remove_file(bundle.join(EXIT_FILE));
         let json = serde_json::to_vec(&spec)
             .map_err(|e| Error::internal(format!("encoding OCI spec: {e}")))?;
         std::fs::write(bundle.join("config.json"), json)?;
-        let runtime = self.runtimes.get(&c.runtime)?;
         let opts = &c.host_config.log_config.options;
         let daemon_opts = &self.cfg.log_opts;
         let opt = |k: &str| opts.get(k).or_else(|| daemon_opts.get(k)).cloned();
@@ -266,6 +273,7 @@ impl Engine {
         let options = ShimOptions {
             id: c.id.clone(),
             bundle: bundle.clone(),
+            socket: self.shim_socket(&c.id),
             runtime: runtime.path.clone(),
             runtime_root: runtime.root.clone(),
             tty: c.config.tty,
@@ -279,8 +287,46 @@ impl Engine {
             log_path: PathBuf::from(&c.log_path),
             log_max_size,
             log_max_files,
+            hide_cgroup2: runtime.hide_cgroup2.as_ref().map(|(m, _)| m.clone()),
         };
         Ok(Prepared { bundle, options })
+    }
+
+    /// Gives crun the container's seccomp program compiled in advance (once per distinct
+    /// filter, then cached), so it does not compile it again for every container.
+    fn attach_compiled_seccomp(&self, spec: &mut oci_spec::runtime::Spec) -> Result<()> {
+        let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().clone()) else {
+            return Ok(());
+        };
+        let key = berth_core::Digest::of(
+            &serde_json::to_vec(&seccomp).map_err(|e| Error::internal(e.to_string()))?,
+        );
+        let cached = self
+            .seccomp_bpf
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        let bpf = match cached {
+            Some(b) => b,
+            None => {
+                let raw = berth_runtime::seccomp_bpf::compile(&seccomp)
+                    .map_err(|e| Error::invalid(e.to_string()))?;
+                let b = std::sync::Arc::new(base64::engine::general_purpose::STANDARD.encode(raw));
+                self.seccomp_bpf
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, b.clone());
+                b
+            }
+        };
+        let mut annotations = spec.annotations().clone().unwrap_or_default();
+        annotations.insert(
+            berth_runtime::seccomp_bpf::CRUN_BPF_ANNOTATION.to_string(),
+            (*bpf).clone(),
+        );
+        spec.set_annotations(Some(annotations));
+        Ok(())
     }
 
     /// Runs the shim and reads its one-line answer: the init pid or the runtime's error.

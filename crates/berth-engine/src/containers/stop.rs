@@ -15,9 +15,7 @@ const DEFAULT_STOP_TIMEOUT: i64 = 10;
 impl Engine {
     /// Sends a signal to the container's init through its shim.
     async fn signal(&self, entry: &ContainerEntry, sig: i32) -> Result<()> {
-        let sock = self
-            .bundle_dir(&entry.id())
-            .join(berth_shim::launch::SOCKET_NAME);
+        let sock = self.shim_socket(&entry.id());
         shim_client::command(
             &sock,
             &Request::Signal {
@@ -160,9 +158,7 @@ impl Engine {
             Err(e) => return Err(e),
         }
         // The old shim must have cleaned the runtime state before the id is reused.
-        let sock = self
-            .bundle_dir(&entry.id())
-            .join(berth_shim::launch::SOCKET_NAME);
+        let sock = self.shim_socket(&entry.id());
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while sock.exists() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -67,6 +67,11 @@ impl V1Layout {
             .unwrap_or_default()
     }
 
+    /// The hybrid cgroup2 mount point, when there is one.
+    pub fn unified_mount(&self) -> Option<&Path> {
+        self.unified.as_ref().map(|(p, _)| p.as_path())
+    }
+
     /// The controllers mounted as v1 hierarchies.
     pub fn controllers(&self) -> impl Iterator<Item = &str> {
         self.controllers.keys().map(String::as_str)

@@ -106,6 +106,14 @@ struct Monitor {
 
 /// Runs the shim; returns the process exit code.
 pub fn run(opts: ShimOptions) -> i32 {
+    if let Some(mount) = &opts.hide_cgroup2 {
+        if let Err(e) = berth_shim::launch::hide_cgroup2(mount) {
+            crate::report(&StartResult::Failed {
+                message: format!("hiding {} from the runtime: {e}", mount.display()),
+            });
+            return 1;
+        }
+    }
     if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
         crate::report(&StartResult::Failed {
             message: format!("becoming subreaper: {e}"),
@@ -580,7 +588,7 @@ impl Monitor {
             .collect();
         let log = self.opts.bundle.join(format!("exec-{safe_key}.log"));
         let pid_file = self.opts.bundle.join(format!("exec-{safe_key}.pid"));
-        let console_path = self.opts.bundle.join(format!("exec-{safe_key}.sock"));
+        let console_path = self.opts.console_path(&req.key);
         let result = (|| -> io::Result<PendingExec> {
             let (ours, theirs) = start::make_stdio(req.tty, req.stdin)?;
             let console = if req.tty {

@@ -169,7 +169,7 @@ pub fn start_container(opts: &ShimOptions) -> Result<(i32, Stdio3, Option<OwnedF
     let _ = std::fs::remove_file(&pid_file);
     let (ours, theirs) =
         make_stdio(opts.tty, opts.stdin).map_err(|e| format!("creating stdio pipes: {e}"))?;
-    let console_path = opts.bundle.join("console.sock");
+    let console_path = opts.console_path("");
     let console = if opts.tty {
         Some(console_listener(&console_path).map_err(|e| format!("creating console socket: {e}"))?)
     } else {

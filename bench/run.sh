@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# berth vs Docker on this machine, in one run. Prints a table of medians and ratios and
+# writes bench/results/latest.json. Needs root and release binaries:
+#   cargo build --release -p berthd -p berth
+#   cargo rustc --release -p berth-shim --bin berth-shim -- -C target-feature=+crt-static
+#   bench/run.sh [scenario...]     (scenarios: run exec ps memory; default all)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+RUNS=${RUNS:-20}
+WARMUP=${WARMUP:-3}
+OUT=$REPO/bench/results
+mkdir -p "$OUT"
+scenarios=("$@"); [ ${#scenarios[@]} -gt 0 ] || scenarios=(run exec ps memory)
+trap stop_daemons EXIT
+[ -n "${BENCH_KEEP:-}" ] && trap - EXIT
+stop_daemons
+mkdir -p "$BENCH_DIR"
+start_berthd
+start_dockerd
+load_busybox
+results=()
+add() { results+=("$1"); }
+
+median_ms() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('%.1f' % (d['results'][int(sys.argv[2])]['median']*1000))" "$@"; }
+
+bench() { # name, berth command, docker command [, extra command label, extra command]
+  local name=$1; shift
+  local json=$BENCH_DIR/$name.json
+  hyperfine -N -w "$WARMUP" -r "$RUNS" --export-json "$json" "$@" >/dev/null
+  local b d; b=$(median_ms "$json" 0); d=$(median_ms "$json" 1)
+  local extra=""
+  if [ $# -ge 3 ]; then extra=$(median_ms "$json" 2); fi
+  add "{\"scenario\":\"$name\",\"berth_ms\":$b,\"docker_ms\":$d,\"baseline_ms\":${extra:-null}}"
+  printf '%-28s berth %8s ms   docker %8s ms   ratio %5.2f   %s\n' "$name" "$b" "$d" "$(python3 -c "print($b/$d)")" "${extra:+bare runtime $extra ms}"
+}
+
+for s in "${scenarios[@]}"; do
+  case $s in
+    run)
+      # The bare OCI runtime on the same rootfs, for reference.
+      rb=$BENCH_DIR/runc-bundle; mkdir -p "$rb/rootfs"; tar -C "$rb/rootfs" -xf "$BENCH_DIR/busybox.tar"
+      (cd "$rb" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' config.json)
+      bench run-rm-true \
+        "$BIN/berth -H unix://$BERTH_SOCK run --rm busybox true" \
+        "$DOCKER_CLI -H unix://$DOCKER_SOCK run --rm busybox true" \
+        "runc --root $BENCH_DIR/runc-state run -b $rb bench-runc"
+      ;;
+    exec)
+      berth run -d --name bexec busybox sleep 100000 >/dev/null
+      dock run -d --name bexec busybox sleep 100000 >/dev/null
+      bench exec-true "$BIN/berth -H unix://$BERTH_SOCK exec bexec true" "$DOCKER_CLI -H unix://$DOCKER_SOCK exec bexec true"
+      berth rm -f bexec >/dev/null; dock rm -f bexec >/dev/null
+      ;;
+    ps)
+      for i in $(seq 200); do berth create busybox true >/dev/null; dock create busybox true >/dev/null; done
+      bench ps-a-200 "$BIN/berth -H unix://$BERTH_SOCK ps -a" "$DOCKER_CLI -H unix://$DOCKER_SOCK ps -a"
+      berth container prune -f >/dev/null; dock container prune -f >/dev/null
+      ;;
+    memory)
+      sleep 2
+      bd=$(rss_kib "$BIN/berthd")
+      dd=$(( $(rss_kib "dockerd --data-root $BENCH_DIR") + $(rss_kib "containerd.*berth-bench|containerd --config $BENCH_DIR|containerd.*$BENCH_DIR") ))
+      for i in 1 2 3 4 5; do berth run -d busybox sleep 100000 >/dev/null; dock run -d busybox sleep 100000 >/dev/null; done
+      sleep 2
+      bs=$(( $(rss_kib "berth-shim run .*$BENCH_DIR") / 5 ))
+      ds=$(( $(rss_kib "containerd-shim") / 5 ))
+      add "{\"scenario\":\"memory\",\"berthd_idle_kib\":$bd,\"dockerd_containerd_idle_kib\":$dd,\"berth_shim_kib\":$bs,\"docker_shim_kib\":$ds}"
+      printf '%-28s berthd %6s KiB   dockerd+containerd %6s KiB\n' "idle daemon RSS" "$bd" "$dd"
+      printf '%-28s berth-shim %6s KiB   containerd-shim %6s KiB\n' "per-container monitor RSS" "$bs" "$ds"
+      berth rm -f $(berth ps -q) >/dev/null; dock rm -f $(dock ps -q) >/dev/null
+      ;;
+    *) echo "unknown scenario $s" >&2; exit 2 ;;
+  esac
+done
+printf '[%s]\n' "$(IFS=,; echo "${results[*]}")" | python3 -m json.tool > "$OUT/latest.json"
+echo "results: $OUT/latest.json"
