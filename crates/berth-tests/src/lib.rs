@@ -220,6 +220,19 @@ impl TestDaemon {
         format!("unix://{}", self.socket.display())
     }
 
+    /// The log file of a container, read from the state database while the daemon is down.
+    pub fn inspect_log_path_offline(&self, name: &str) -> PathBuf {
+        let db = self.data_root.join("berth.db");
+        let out = Command::new("sqlite3")
+            .arg(&db)
+            .arg(format!(
+                "select json_extract(doc, '$.log_path') from containers where name = '{name}'"
+            ))
+            .output()
+            .expect("sqlite3");
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    }
+
     /// Kills the daemon with SIGKILL (containers keep running).
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -327,6 +340,80 @@ impl Drop for TestDaemon {
     fn drop(&mut self) {
         self.cleanup();
     }
+}
+
+/// Runs a command on a pseudo-terminal of `rows`x`cols`, typing `input` chunk by chunk
+/// (each after a pause), and returns everything it printed and its exit code.
+pub fn run_in_pty(
+    mut cmd: Command,
+    rows: u16,
+    cols: u16,
+    input: &[&[u8]],
+    timeout: Duration,
+) -> (String, Option<i32>) {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("openpt");
+    grantpt(&master).expect("grantpt");
+    unlockpt(&master).expect("unlockpt");
+    let name = ptsname(&master, Vec::new()).expect("ptsname");
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_string_lossy().as_ref())
+        .expect("opening pty slave");
+    let ws = rustix::termios::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    rustix::termios::tcsetwinsize(&master, ws).expect("setting pty size");
+    cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave));
+    let mut child = cmd.spawn().expect("spawning under a pty");
+    drop(cmd);
+    let master = std::sync::Arc::new(master);
+    let reader = {
+        let m = master.clone();
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match rustix::io::read(&*m, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                }
+            }
+            out
+        })
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    for chunk in input {
+        let _ = rustix::io::write(&*master, chunk);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let deadline = Instant::now() + timeout;
+    let code = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break st.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The reader ends when the last slave copy closes (the child is gone).
+    let out = reader.join().unwrap_or_default();
+    (String::from_utf8_lossy(&out).into_owned(), code)
+}
+
+/// A TCP port on 127.0.0.1 that is free right now.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a probe port");
+    l.local_addr().expect("probe port").port()
 }
 
 fn test_base() -> PathBuf {

@@ -227,6 +227,14 @@ impl Engine {
         let pid = match answer {
             Ok(pid) => pid,
             Err(message) => {
+                let rootfs = self
+                    .storage
+                    .root()
+                    .join("containers")
+                    .join(entry.read(|c| c.layer_key.clone()))
+                    .join("merged");
+                let argv0 = cfg.cmd.first().cloned().unwrap_or_default();
+                let message = super::start::normalize_runtime_error(&message, &argv0, &rootfs);
                 self.exec_failed(&entry, id, &message);
                 let (kind, _) = super::start::classify_start_error(&message);
                 return Err(Error::new(

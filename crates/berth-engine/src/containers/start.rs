@@ -92,6 +92,13 @@ impl Engine {
                 Ok(())
             }
             Err(message) => {
+                let rootfs = self
+                    .storage
+                    .root()
+                    .join("containers")
+                    .join(&c.layer_key)
+                    .join("merged");
+                let message = normalize_runtime_error(&message, &c.path, &rootfs);
                 self.start_failed(entry, &c, &message).await;
                 let (kind, _) = classify_start_error(&message);
                 Err(Error::new(kind, format!("failed to create task for container: OCI runtime create failed: {message}: unknown")))
@@ -368,6 +375,40 @@ struct Joins {
     pid: Option<PathBuf>,
 }
 
+/// Rewrites the runtime's "cannot execute" errors in the words runc and Docker use, which
+/// clients match on (`exec: "x": executable file not found in $PATH` → exit 127, ...).
+pub fn normalize_runtime_error(message: &str, argv0: &str, rootfs: &Path) -> String {
+    let lower = message.to_ascii_lowercase();
+    let what = if lower.contains("executable file") && lower.contains("not found") {
+        "executable file not found in $PATH".to_string()
+    } else if lower.contains("open executable")
+        || lower.contains("exec ")
+        || lower.contains("execv")
+    {
+        if lower.contains("no such file or directory") {
+            "no such file or directory".to_string()
+        } else if lower.contains("permission denied") || lower.contains("operation not permitted") {
+            let target = if argv0.starts_with('/') {
+                crate::fsutil::secure_join(rootfs, Path::new(argv0)).ok()
+            } else {
+                None
+            };
+            if target.is_some_and(|t| t.is_dir()) {
+                "is a directory".to_string()
+            } else {
+                "permission denied".to_string()
+            }
+        } else if lower.contains("exec format error") {
+            "exec format error".to_string()
+        } else {
+            return message.to_string();
+        }
+    } else {
+        return message.to_string();
+    };
+    format!("unable to start container process: exec: \"{argv0}\": {what}")
+}
+
 /// Docker's mapping of start errors to exit codes: 127 when the command is not found,
 /// 126 when it cannot be invoked, 128 otherwise.
 pub fn classify_start_error(message: &str) -> (ErrorKind, i64) {
@@ -384,5 +425,41 @@ pub fn classify_start_error(message: &str) -> (ErrorKind, i64) {
         (ErrorKind::InvalidArgument, 126)
     } else {
         (ErrorKind::Internal, 128)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crun_errors_read_like_runc_and_map_to_dockers_codes() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("etc")).unwrap();
+        let m = normalize_runtime_error(
+            "executable file `nosuch` not found in $PATH: No such file or directory",
+            "nosuch",
+            root.path(),
+        );
+        assert_eq!(m, "unable to start container process: exec: \"nosuch\": executable file not found in $PATH");
+        assert_eq!(classify_start_error(&m).1, 127);
+        let m = normalize_runtime_error(
+            "open executable: Permission denied",
+            "/etc/passwd",
+            root.path(),
+        );
+        assert!(m.ends_with("exec: \"/etc/passwd\": permission denied"));
+        assert_eq!(classify_start_error(&m).1, 126);
+        let m = normalize_runtime_error(
+            "open executable: Operation not permitted",
+            "/etc",
+            root.path(),
+        );
+        assert!(m.ends_with("exec: \"/etc\": is a directory"));
+        assert_eq!(classify_start_error(&m).1, 126);
+        assert_eq!(
+            normalize_runtime_error("cgroup trouble", "x", root.path()),
+            "cgroup trouble"
+        );
     }
 }

@@ -60,7 +60,8 @@ impl Engine {
                         entry.read(|c| (c.state.exit_code, c.state.error.clone()));
                     return WaitResult {
                         status_code,
-                        error: (!error.is_empty()).then_some(error),
+                        // A removed container reports only its code, as Docker's does.
+                        error: (!error.is_empty() && !now.removed).then_some(error),
                     };
                 }
             }

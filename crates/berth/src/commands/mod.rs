@@ -21,6 +21,7 @@ pub const SUMMARY: &[(&str, &str)] = &[
     ),
     ("create", "Create a new container"),
     ("exec", "Execute a command in a running container"),
+    ("history", "Show the history of an image"),
     ("images", "List images"),
     (
         "import",
@@ -273,6 +274,13 @@ pub fn command(name: &str) -> Option<Command> {
             b("quiet", Some('q'), "Only show image IDs"),
             b("tree", None, "List multi-platform images as a tree (EXPERIMENTAL)"),
         ]),
+        "history" => cmd("history [OPTIONS] IMAGE", "Show the history of an image", "berth image history, berth history", Exact(1), vec![
+            format_flag("Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template"),
+            default_true(b("human", Some('H'), "Print sizes and dates in human readable format")),
+            b("no-trunc", None, "Don't truncate output"),
+            v("platform", None, "string", "Show history for the given platform. Formatted as \"os[/arch[/variant]]\" (e.g., \"linux/amd64\")"),
+            b("quiet", Some('q'), "Only show image IDs"),
+        ]),
         "rmi" => cmd("rmi [OPTIONS] IMAGE [IMAGE...]", "Remove one or more images", "berth image rm, berth image remove, berth rmi", Min(1), vec![
             b("force", Some('f'), "Force removal of the image"),
             b("no-prune", None, "Do not delete untagged parents"),
@@ -329,7 +337,7 @@ fn resolve(cmd: &str, rest: &[String]) -> Option<(&'static str, String, usize)> 
             ("image", "ls" | "list") => Some("images"),
             ("image", "rm" | "remove") => Some("rmi"),
             ("image", "inspect") => Some("image inspect"),
-            ("image", s) => ["tag", "save", "load", "import", "pull", "push"]
+            ("image", s) => ["tag", "save", "load", "import", "pull", "push", "history"]
                 .into_iter()
                 .find(|c| *c == s),
             ("system", "info") => Some("info"),
@@ -469,6 +477,7 @@ pub async fn dispatch(mut ctx: Ctx, cmd: &str, rest: Vec<String>) -> anyhow::Res
         "exec" => exec::exec(&mut ctx, &p).await,
         "ps" => list::ps(&mut ctx, &p).await,
         "images" => list::images(&mut ctx, &p).await,
+        "history" => list::history(&mut ctx, &p).await,
         "container inspect" | "image inspect" | "inspect" => inspect::inspect(&mut ctx, &p).await,
         "rmi" => image::rmi(&mut ctx, &p).await,
         "tag" => image::tag(&mut ctx, &p).await,

@@ -122,7 +122,16 @@ pub async fn version(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
     let client = client_section(&api);
     let server = server.ok();
     if !format.is_empty() {
-        let data = json!({"Client": client, "Server": server});
+        // docker's templates use Go field names: {{.Server.APIVersion}}.
+        let alias = |mut v: Json| {
+            if let Some(o) = v.as_object_mut() {
+                if let Some(a) = o.get("ApiVersion").cloned() {
+                    o.insert("APIVersion".to_string(), a);
+                }
+            }
+            v
+        };
+        let data = json!({"Client": alias(client), "Server": server.map(alias)});
         let f = Format::new(&format);
         println!("{}", Renderer::new(&f.text)?.render(&from_serde(&data))?);
         return Ok(());
