@@ -35,6 +35,12 @@ fn unsupported<T>(what: &str) -> Result<T> {
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// A container for inspect: the record, its sizes (with `size=1`) and `GraphDriver.Data`.
+pub type Inspected = (Arc<Container>, Option<(i64, i64)>, BTreeMap<String, String>);
+
+/// Writes an image archive (`docker save`) on a blocking thread.
+pub type ArchiveWriter = Box<dyn FnOnce(&mut dyn std::io::Write) -> Result<()> + Send>;
+
 pub trait ContainerBackend: Send + Sync + 'static {
     fn create(
         &self,
@@ -45,11 +51,7 @@ pub trait ContainerBackend: Send + Sync + 'static {
     fn list(&self, _req: &ListContainers) -> Result<Vec<ContainerListing>> {
         unsupported("list")
     }
-    fn inspect(
-        &self,
-        _name: &str,
-        _size: bool,
-    ) -> Result<(Arc<Container>, Option<(i64, i64)>, BTreeMap<String, String>)> {
+    fn inspect(&self, _name: &str, _size: bool) -> Result<Inspected> {
         unsupported("inspect")
     }
     /// The image name to show for a container in `ps` (its config's, or the id).
@@ -179,10 +181,7 @@ pub trait ImageBackend: Send + Sync + 'static {
         async { unsupported("load") }
     }
     /// Checks the names at once, then writes the archive to `w` on a blocking thread.
-    fn save(
-        &self,
-        _names: &[String],
-    ) -> Result<Box<dyn FnOnce(&mut dyn std::io::Write) -> Result<()> + Send>> {
+    fn save(&self, _names: &[String]) -> Result<ArchiveWriter> {
         unsupported("save")
     }
 }
@@ -210,11 +209,7 @@ impl ContainerBackend for EngineBackend {
     fn list(&self, req: &ListContainers) -> Result<Vec<ContainerListing>> {
         self.0.list_containers(req)
     }
-    fn inspect(
-        &self,
-        name: &str,
-        size: bool,
-    ) -> Result<(Arc<Container>, Option<(i64, i64)>, BTreeMap<String, String>)> {
+    fn inspect(&self, name: &str, size: bool) -> Result<Inspected> {
         let c = self.0.container(name)?.snapshot();
         let sizes = if size {
             Some(self.0.container_sizes(&c.id)?)
@@ -364,10 +359,7 @@ impl ImageBackend for EngineBackend {
         let e = self.0.clone();
         async move { e.load_images(archive).await }
     }
-    fn save(
-        &self,
-        names: &[String],
-    ) -> Result<Box<dyn FnOnce(&mut dyn std::io::Write) -> Result<()> + Send>> {
+    fn save(&self, names: &[String]) -> Result<ArchiveWriter> {
         let plan = self.0.save_plan(names)?;
         let e = self.0.clone();
         Ok(Box::new(move |w: &mut dyn std::io::Write| {

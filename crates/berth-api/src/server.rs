@@ -190,7 +190,7 @@ async fn handle(app: Router, req: Request<Incoming>) -> Response<Body> {
             Ok(r) => r,
             Err(never) => match never {},
         },
-        Err(r) => r,
+        Err(r) => *r,
     };
     let h = resp.headers_mut();
     h.insert(

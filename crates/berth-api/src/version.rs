@@ -33,7 +33,7 @@ impl std::fmt::Display for ApiVersion {
 
 /// Strips a `/vX.Y` prefix, records the version in the request's extensions, and refuses
 /// versions out of range. Runs before routing.
-pub fn strip_version<B>(mut req: Request<B>) -> Result<Request<B>, Response> {
+pub fn strip_version<B>(mut req: Request<B>) -> Result<Request<B>, Box<Response>> {
     let path = req.uri().path();
     let mut version = ApiVersion::current();
     if let Some(rest) = path.strip_prefix("/v") {
@@ -42,12 +42,12 @@ pub fn strip_version<B>(mut req: Request<B>) -> Result<Request<B>, Response> {
             let max = ApiVersion::current();
             let min = ApiVersion::parse(MIN_API_VERSION).unwrap_or(ApiVersion(1, 24));
             if parsed > max {
-                return Err(too(format!("client version {parsed} is too new. Maximum supported API version is {API_VERSION}")));
+                return Err(Box::new(too(format!("client version {parsed} is too new. Maximum supported API version is {API_VERSION}"))));
             }
             if parsed < min {
-                return Err(too(format!(
+                return Err(Box::new(too(format!(
                     "client version {parsed} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
-                )));
+                ))));
             }
             version = parsed;
             let tail = if tail.is_empty() { "/" } else { tail };

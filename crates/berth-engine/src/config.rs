@@ -70,7 +70,7 @@ impl Runtimes {
         for (name, path) in &cfg.runtimes {
             let r = berth_runtime::oci::Runtime::resolve(
                 &path.display().to_string(),
-                &state_root.join(name),
+                state_root.join(name),
             )
             .map_err(|e| Error::invalid(format!("runtime {name}: {e}")))?;
             by_name.insert(

@@ -29,6 +29,16 @@ CREATE TABLE IF NOT EXISTS image_refs (
 CREATE INDEX IF NOT EXISTS image_refs_by_image ON image_refs(image_id);
 "#;
 
+/// One row of the images table.
+pub struct ImageRow {
+    pub id: String,
+    /// The original config bytes (their digest is the id).
+    pub config: Vec<u8>,
+    pub size: i64,
+    /// RFC 3339.
+    pub loaded_at: String,
+}
+
 /// A handle on the state database. Calls are short; a mutex serialises them.
 pub struct Db {
     conn: Mutex<Connection>,
@@ -109,11 +119,18 @@ impl Db {
         })
     }
 
-    /// (id, config bytes, size, loaded_at) of every image.
-    pub fn images(&self) -> Result<Vec<(String, Vec<u8>, i64, String)>> {
+    /// Every image row.
+    pub fn images(&self) -> Result<Vec<ImageRow>> {
         self.with(|c| {
             let mut st = c.prepare("SELECT id, config, size, loaded_at FROM images")?;
-            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            let rows = st.query_map([], |r| {
+                Ok(ImageRow {
+                    id: r.get(0)?,
+                    config: r.get(1)?,
+                    size: r.get(2)?,
+                    loaded_at: r.get(3)?,
+                })
+            })?;
             rows.collect()
         })
     }

@@ -152,7 +152,7 @@ mod tests {
     #[test]
     fn the_default_profile_compiles_to_whole_bpf_instructions() {
         let filter =
-            crate::seccomp::default_filter(&crate::caps::DEFAULT, HostFacts::current()).unwrap();
+            crate::seccomp::default_filter(crate::caps::DEFAULT, HostFacts::current()).unwrap();
         let bpf = compile(&filter).unwrap();
         // struct sock_filter is 8 bytes; a real allow-list is hundreds of instructions.
         assert_eq!(bpf.len() % 8, 0);
@@ -162,8 +162,8 @@ mod tests {
     #[test]
     fn more_capabilities_give_a_different_program() {
         let facts = HostFacts::current();
-        let base = compile(&crate::seccomp::default_filter(&crate::caps::DEFAULT, facts).unwrap())
-            .unwrap();
+        let base =
+            compile(&crate::seccomp::default_filter(crate::caps::DEFAULT, facts).unwrap()).unwrap();
         let mut caps = crate::caps::DEFAULT.to_vec();
         caps.push(oci_spec::runtime::Capability::SysAdmin);
         let admin = compile(&crate::seccomp::default_filter(&caps, facts).unwrap()).unwrap();

@@ -154,6 +154,22 @@ impl ShimOptions {
     }
 }
 
+/// Hides a cgroup2 mount from this process and its children: a private copy of the mount
+/// table (receiving the host's later mounts) without that mount. crun 1.8 refuses hybrid
+/// hosts whose cgroup2 mount holds controllers; without it, it sees a plain v1 host.
+pub fn hide_cgroup2(mount: &std::path::Path) -> std::io::Result<()> {
+    use rustix::mount::{mount_change, unmount, MountPropagationFlags, UnmountFlags};
+    berth_sys::unshare_mount_namespace()?;
+    mount_change(
+        "/",
+        MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
+    )?;
+    match unmount(mount, UnmountFlags::DETACH) {
+        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,21 +198,5 @@ mod tests {
     fn missing_required_options_are_reported() {
         assert!(ShimOptions::parse(&["run".to_string()]).is_err());
         assert!(ShimOptions::parse(&["frobnicate".to_string()]).is_err());
-    }
-}
-
-/// Hides a cgroup2 mount from this process and its children: a private copy of the mount
-/// table (receiving the host's later mounts) without that mount. crun 1.8 refuses hybrid
-/// hosts whose cgroup2 mount holds controllers; without it, it sees a plain v1 host.
-pub fn hide_cgroup2(mount: &std::path::Path) -> std::io::Result<()> {
-    use rustix::mount::{mount_change, unmount, MountPropagationFlags, UnmountFlags};
-    berth_sys::unshare_mount_namespace()?;
-    mount_change(
-        "/",
-        MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
-    )?;
-    match unmount(mount, UnmountFlags::DETACH) {
-        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => Ok(()),
-        Err(e) => Err(e.into()),
     }
 }

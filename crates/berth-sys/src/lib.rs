@@ -6,6 +6,8 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod netns;
+
 use std::io;
 
 /// Sends signal `sig` (any number from 1 to 64, real-time signals included) to `pid`.

@@ -59,7 +59,7 @@ fn containers_survive_a_killed_daemon_and_keep_logging() {
     let n = d.berth(&["logs", "tick"]).ok().stdout.lines().count();
     assert!(n >= lines_while_down);
     // follow keeps streaming from the live container
-    let mut child = d
+    let child = d
         .berth_cmd(&["logs", "-f", "--tail", "0", "tick"])
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -115,9 +115,10 @@ fn validate_host_config(h: &HostConfig) -> Result<()> {
         ));
     }
     if rp.maximum_retry_count > 0 && rp.name != RestartPolicyName::OnFailure {
-        return Err(Error::invalid(format!(
+        return Err(Error::invalid(
             "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-        )));
+                .to_string(),
+        ));
     }
     if h.shm_size < 0 {
         return Err(Error::invalid("SHM size can not be less than 0"));
@@ -139,7 +140,7 @@ fn validate_host_config(h: &HostConfig) -> Result<()> {
             return Err(Error::invalid(format!("invalid {what} mode: {mode}")));
         }
     }
-    if h.cgroupns_mode != "" && h.cgroupns_mode != "host" && h.cgroupns_mode != "private" {
+    if !h.cgroupns_mode.is_empty() && h.cgroupns_mode != "host" && h.cgroupns_mode != "private" {
         return Err(Error::invalid(format!(
             "invalid cgroup namespace mode: {}",
             h.cgroupns_mode

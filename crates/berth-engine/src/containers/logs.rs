@@ -7,7 +7,7 @@ use berth_shim::logfile::{self, Entry};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -166,9 +166,9 @@ impl Engine {
             log_opts.driver.clone()
         };
         if log_path.is_empty() || driver == "none" {
-            return Err(Error::invalid(format!(
-                "configured logging driver does not support reading"
-            )));
+            return Err(Error::invalid(
+                "configured logging driver does not support reading".to_string(),
+            ));
         }
         let (tx, rx) = mpsc::channel(256);
         let mut life = entry.lifecycle();
@@ -278,7 +278,6 @@ impl Engine {
                 if !running {
                     // One last read for what the shim flushed on exit.
                     let mut rest = Vec::new();
-                    let _ = file.seek(SeekFrom::Current(0));
                     let _ = read_lines(&mut file, &mut partial, &mut rest);
                     for l in rest {
                         if filter.accept(&l) && tx.send(filter.render(l)).await.is_err() {

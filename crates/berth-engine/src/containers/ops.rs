@@ -270,36 +270,6 @@ pub fn parse_ps(output: &str, pids: &[i32]) -> Result<TopResult> {
     Ok(TopResult { titles, processes })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ps_rows_are_filtered_and_the_command_kept_whole() {
-        let out = "UID PID PPID C STIME TTY TIME CMD\nroot 1 0 0 10:00 ? 00:00:00 /sbin/init\nroot 42 1 0 10:00 ? 00:00:00 sleep 100 &\n";
-        let top = parse_ps(out, &[42]).unwrap();
-        assert_eq!(top.titles.len(), 8);
-        assert_eq!(
-            top.processes,
-            vec![vec![
-                "root",
-                "42",
-                "1",
-                "0",
-                "10:00",
-                "?",
-                "00:00:00",
-                "sleep 100 &"
-            ]]
-        );
-    }
-
-    #[test]
-    fn ps_without_pid_column_is_refused() {
-        assert!(parse_ps("UID CMD\nroot x\n", &[1]).is_err());
-    }
-}
-
 impl Engine {
     /// `GraphDriver.Data` of a container: its overlay directories.
     pub fn container_graph_data(
@@ -368,5 +338,35 @@ impl Engine {
             cur = self.storage.layer(&c).and_then(|l| l.parent);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_rows_are_filtered_and_the_command_kept_whole() {
+        let out = "UID PID PPID C STIME TTY TIME CMD\nroot 1 0 0 10:00 ? 00:00:00 /sbin/init\nroot 42 1 0 10:00 ? 00:00:00 sleep 100 &\n";
+        let top = parse_ps(out, &[42]).unwrap();
+        assert_eq!(top.titles.len(), 8);
+        assert_eq!(
+            top.processes,
+            vec![vec![
+                "root",
+                "42",
+                "1",
+                "0",
+                "10:00",
+                "?",
+                "00:00:00",
+                "sleep 100 &"
+            ]]
+        );
+    }
+
+    #[test]
+    fn ps_without_pid_column_is_refused() {
+        assert!(parse_ps("UID CMD\nroot x\n", &[1]).is_err());
     }
 }

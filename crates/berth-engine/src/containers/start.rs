@@ -42,9 +42,9 @@ impl Engine {
                 ))
             }
             Status::Removing => {
-                return Err(Error::conflict(format!(
-                    "container is marked for removal and cannot be started"
-                )))
+                return Err(Error::conflict(
+                    "container is marked for removal and cannot be started".to_string(),
+                ))
             }
             Status::Dead => {
                 return Err(Error::conflict(

@@ -89,20 +89,18 @@ impl Engine {
         let timeout = timeout.or(cfg_timeout).unwrap_or(DEFAULT_STOP_TIMEOUT);
         entry.update(|c| c.has_been_manually_stopped = true);
         self.persist(entry)?;
-        if sig != SIGKILL {
-            if self.signal(entry, sig).await.is_ok() {
-                if status == Status::Paused {
-                    let _ = self.resume_runtime(entry).await;
-                }
-                let wait = if timeout < 0 {
-                    None
-                } else {
-                    Some(Duration::from_secs(timeout as u64))
-                };
-                if self.wait_stopped(entry, wait).await {
-                    self.container_event(entry, "stop", &[]);
-                    return Ok(());
-                }
+        if sig != SIGKILL && self.signal(entry, sig).await.is_ok() {
+            if status == Status::Paused {
+                let _ = self.resume_runtime(entry).await;
+            }
+            let wait = if timeout < 0 {
+                None
+            } else {
+                Some(Duration::from_secs(timeout as u64))
+            };
+            if self.wait_stopped(entry, wait).await {
+                self.container_event(entry, "stop", &[]);
+                return Ok(());
             }
         }
         let _ = self.signal(entry, SIGKILL).await;

@@ -50,7 +50,13 @@ pub fn chain_ids(config: &ImageConfig) -> Vec<Digest> {
 impl ImageIndex {
     pub fn load(db: &crate::db::Db, storage: &berth_storage::Storage) -> Result<Self> {
         let mut inner = Inner::default();
-        for (id, config, size, loaded_at) in db.images()? {
+        for crate::db::ImageRow {
+            id,
+            config,
+            size,
+            loaded_at,
+        } in db.images()?
+        {
             let Ok(digest) = id.parse::<Digest>() else {
                 continue;
             };

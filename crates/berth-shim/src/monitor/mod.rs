@@ -343,13 +343,8 @@ impl Monitor {
 
     fn on_signal(&mut self) {
         while let Ok(Some(_)) = self.sigfd.read_signal() {}
-        loop {
-            match rustix::process::wait(WaitOptions::NOHANG) {
-                Ok(Some((pid, status))) => {
-                    self.on_reaped(pid.as_raw_nonzero().get(), exit_info(status))
-                }
-                _ => break,
-            }
+        while let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::NOHANG) {
+            self.on_reaped(pid.as_raw_nonzero().get(), exit_info(status));
         }
     }
 
@@ -855,8 +850,11 @@ impl Monitor {
             idx += 1;
             idx == 1 || !p.done
         });
+        // A client stays while it can still be written to and may still want something.
         self.clients.retain(|_, c| {
-            !c.dead && !(c.read_closed && c.outbuf.is_empty() && c.attached.is_empty() && !c.watch)
+            let finished =
+                c.read_closed && c.outbuf.is_empty() && c.attached.is_empty() && !c.watch;
+            !(c.dead || finished)
         });
     }
 

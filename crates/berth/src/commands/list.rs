@@ -577,6 +577,86 @@ pub async fn images(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `berth history IMAGE`: one row per layer or metadata step, newest first.
+pub async fn history(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
+    let name = &p.args[0];
+    let client = ctx.client().await?.clone();
+    let rows = client
+        .get_json(&format!("/images/{}/history", super::esc(name)), &[])
+        .await?;
+    let human = p.bool("human");
+    let trunc = !p.bool("no-trunc");
+    let user = p.string("format");
+    let format = match user.as_str() {
+        _ if p.bool("quiet") => "{{.ID}}".to_string(),
+        "" | "table" => {
+            "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".to_string()
+        }
+        f => f.to_string(),
+    };
+    let values: Vec<Value> = rows
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| history_value(h, human, trunc))
+        .collect();
+    let headers = map([
+        ("ID", "IMAGE"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedBy", "CREATED BY"),
+        ("Size", "SIZE"),
+        ("Comment", "COMMENT"),
+    ]
+    .map(|(k, v)| (k, str_value(v))));
+    print!("{}", render_rows(&Format::new(&format), &headers, &values)?);
+    Ok(())
+}
+
+fn history_value(h: &Json, human: bool, trunc: bool) -> Value {
+    let id = h["Id"].as_str().unwrap_or("");
+    let created = h["Created"].as_i64().unwrap_or(0);
+    let size = h["Size"].as_i64().unwrap_or(0);
+    let created_by = h["CreatedBy"].as_str().unwrap_or("").replace('\t', " ");
+    let id = if id == "<missing>" || !trunc {
+        id.to_string()
+    } else {
+        truncate_id(id)
+    };
+    let created_since = if human {
+        since(created)
+    } else {
+        chrono::DateTime::from_timestamp(created, 0)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default()
+    };
+    map([
+        ("ID", str_value(id)),
+        ("CreatedSince", str_value(created_since)),
+        ("CreatedAt", str_value(go_time_string(created))),
+        (
+            "CreatedBy",
+            str_value(if trunc {
+                ellipsis(&created_by, 45)
+            } else {
+                created_by
+            }),
+        ),
+        (
+            "Size",
+            str_value(if human {
+                human_size_precision(size as f64, 3)
+            } else {
+                size.to_string()
+            }),
+        ),
+        (
+            "Comment",
+            str_value(h["Comment"].as_str().unwrap_or("").to_string()),
+        ),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -659,84 +739,4 @@ mod tests {
         assert_eq!(ps_format("{{.Names}}", true, false), "{{.ID}}");
         assert!(ps_format("", false, true).ends_with("\t{{.Size}}"));
     }
-}
-
-/// `berth history IMAGE`: one row per layer or metadata step, newest first.
-pub async fn history(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
-    let name = &p.args[0];
-    let client = ctx.client().await?.clone();
-    let rows = client
-        .get_json(&format!("/images/{}/history", super::esc(name)), &[])
-        .await?;
-    let human = p.bool("human");
-    let trunc = !p.bool("no-trunc");
-    let user = p.string("format");
-    let format = match user.as_str() {
-        _ if p.bool("quiet") => "{{.ID}}".to_string(),
-        "" | "table" => {
-            "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".to_string()
-        }
-        f => f.to_string(),
-    };
-    let values: Vec<Value> = rows
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|h| history_value(h, human, trunc))
-        .collect();
-    let headers = map([
-        ("ID", "IMAGE"),
-        ("CreatedSince", "CREATED"),
-        ("CreatedAt", "CREATED AT"),
-        ("CreatedBy", "CREATED BY"),
-        ("Size", "SIZE"),
-        ("Comment", "COMMENT"),
-    ]
-    .map(|(k, v)| (k, str_value(v))));
-    print!("{}", render_rows(&Format::new(&format), &headers, &values)?);
-    Ok(())
-}
-
-fn history_value(h: &Json, human: bool, trunc: bool) -> Value {
-    let id = h["Id"].as_str().unwrap_or("");
-    let created = h["Created"].as_i64().unwrap_or(0);
-    let size = h["Size"].as_i64().unwrap_or(0);
-    let created_by = h["CreatedBy"].as_str().unwrap_or("").replace('\t', " ");
-    let id = if id == "<missing>" || !trunc {
-        id.to_string()
-    } else {
-        truncate_id(id)
-    };
-    let created_since = if human {
-        since(created)
-    } else {
-        chrono::DateTime::from_timestamp(created, 0)
-            .map(|t| t.to_rfc3339())
-            .unwrap_or_default()
-    };
-    map([
-        ("ID", str_value(id)),
-        ("CreatedSince", str_value(created_since)),
-        ("CreatedAt", str_value(go_time_string(created))),
-        (
-            "CreatedBy",
-            str_value(if trunc {
-                ellipsis(&created_by, 45)
-            } else {
-                created_by
-            }),
-        ),
-        (
-            "Size",
-            str_value(if human {
-                human_size_precision(size as f64, 3)
-            } else {
-                size.to_string()
-            }),
-        ),
-        (
-            "Comment",
-            str_value(h["Comment"].as_str().unwrap_or("").to_string()),
-        ),
-    ])
 }
