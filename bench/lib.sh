@@ -56,7 +56,7 @@ stop_daemons() {
   sleep 0.5
   { grep -oE "($BENCH_DIR|$RUN_DIR)[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   for h in /sys/fs/cgroup/*/; do
-    for p in berth-bench docker-bench; do
+    for p in berth-bench docker-bench berth-bench-bare; do
       [ -d "$h$p" ] && find "$h$p" -depth -type d -exec rmdir {} \; 2>/dev/null || true
     done
   done

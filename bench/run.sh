@@ -28,22 +28,40 @@ bench() { # name, berth command, docker command [, extra command label, extra co
   local json=$BENCH_DIR/$name.json
   hyperfine -N -w "$WARMUP" -r "$RUNS" --export-json "$json" "$@" >/dev/null
   local b d; b=$(median_ms "$json" 0); d=$(median_ms "$json" 1)
-  local extra=""
-  if [ $# -ge 3 ]; then extra=$(median_ms "$json" 2); fi
-  add "{\"scenario\":\"$name\",\"berth_ms\":$b,\"docker_ms\":$d,\"baseline_ms\":${extra:-null}}"
-  printf '%-28s berth %8s ms   docker %8s ms   ratio %5.2f   %s\n' "$name" "$b" "$d" "$(python3 -c "print($b/$d)")" "${extra:+bare runtime $extra ms}"
+  local crun="" runc=""
+  if [ $# -ge 3 ]; then crun=$(median_ms "$json" 2); fi
+  if [ $# -ge 4 ]; then runc=$(median_ms "$json" 3); fi
+  add "{\"scenario\":\"$name\",\"berth_ms\":$b,\"docker_ms\":$d,\"bare_crun_ms\":${crun:-null},\"bare_runc_ms\":${runc:-null}}"
+  printf '%-28s berth %8s ms   docker %8s ms   ratio %5.2f   %s\n' "$name" "$b" "$d" "$(python3 -c "print($b/$d)")" "${crun:+bare crun $crun ms, bare runc $runc ms}"
 }
 
 for s in "${scenarios[@]}"; do
   case $s in
     run)
-      # The bare OCI runtime on the same rootfs, for reference.
-      rb=$BENCH_DIR/runc-bundle; mkdir -p "$rb/rootfs"; tar -C "$rb/rootfs" -xf "$BENCH_DIR/busybox.tar"
-      (cd "$rb" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' config.json)
+      # The bare OCI runtime on the same bundle berth generates (same spec, its rootfs
+      # extracted to a plain directory), for reference: crun (berth's default here, run with
+      # the hybrid cgroup2 mount hidden as berth's shim does) and runc.
+      rb=$BENCH_DIR/bare-bundle; mkdir -p "$rb/rootfs"; tar -C "$rb/rootfs" -xf "$BENCH_DIR/busybox.tar"
+      cid=$(berth create busybox true); berth start "$cid" >/dev/null
+      python3 - "$RUN_DIR/berth/containers/$cid/config.json" "$rb" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); rb = sys.argv[2]
+c["root"]["path"] = rb + "/rootfs"
+c["linux"]["cgroupsPath"] = "/berth-bench-bare/c"
+for m in c["mounts"]:
+    if m["destination"] in ("/etc/resolv.conf", "/etc/hostname", "/etc/hosts"):
+        m["source"] = "/etc/hostname"
+json.dump(c, open(rb + "/config.json", "w"))
+PY
+      berth rm "$cid" >/dev/null
+      hide=$(python3 -c "import os; print('/sys/fs/cgroup/unified' if os.path.exists('/sys/fs/cgroup/unified/cgroup.controllers') and open('/sys/fs/cgroup/unified/cgroup.controllers').read().strip() else '')")
+      crun_cmd="crun --root $RUN_DIR/bare-crun run -b $rb bare-crun"
+      [ -n "$hide" ] && crun_cmd="$BIN/berth-shim runtime-exec --hide-cgroup2 $hide -- $crun_cmd"
       bench run-rm-true \
         "$BIN/berth -H unix://$BERTH_SOCK run --rm busybox true" \
         "$DOCKER_CLI -H unix://$DOCKER_SOCK run --rm busybox true" \
-        "runc --root $BENCH_DIR/runc-state run -b $rb bench-runc"
+        "$crun_cmd" \
+        "runc --root $RUN_DIR/bare-runc run -b $rb bare-runc"
       ;;
     exec)
       berth run -d --name bexec busybox sleep 100000 >/dev/null
