@@ -6,8 +6,11 @@ use berth_core::container::Container;
 use berth_core::event::Event;
 use berth_core::filters::Filters;
 use berth_core::image::Image;
+use berth_core::volume::Volume;
 use berth_core::{Error, Result};
+use berth_engine::containers::archive::PathStat;
 use berth_engine::containers::attach::AttachOptions;
+use berth_engine::containers::commit::CommitContainer;
 use berth_engine::containers::exec::{ExecConfig, ExecInstance};
 use berth_engine::containers::ops::TopResult;
 use berth_engine::containers::remove::RemoveOptions;
@@ -18,7 +21,8 @@ use berth_engine::containers::{
 };
 use berth_engine::images::list::ImageListing;
 use berth_engine::images::{HistoryRow, ImportImage, ListImages, RemovedImage};
-use berth_engine::system::SystemFacts;
+use berth_engine::system::{DiskUsage, SystemFacts};
+use berth_engine::volumes::CreateVolume;
 use berth_engine::Engine;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -39,7 +43,7 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub type Inspected = (Arc<Container>, Option<(i64, i64)>, BTreeMap<String, String>);
 
 /// Writes an image archive (`docker save`) on a blocking thread.
-pub type ArchiveWriter = Box<dyn FnOnce(&mut dyn std::io::Write) -> Result<()> + Send>;
+pub type ArchiveWriter = berth_engine::ArchiveJob;
 
 pub trait ContainerBackend: Send + Sync + 'static {
     fn create(
@@ -121,6 +125,53 @@ pub trait ContainerBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<String>>> + Send {
         async { unsupported("update") }
     }
+    fn stat_path(&self, _name: &str, _path: &str) -> impl Future<Output = Result<PathStat>> + Send {
+        async { unsupported("archive stat") }
+    }
+    fn read_path(
+        &self,
+        _name: &str,
+        _path: &str,
+    ) -> impl Future<Output = Result<(PathStat, ArchiveWriter)>> + Send {
+        async { unsupported("archive get") }
+    }
+    fn write_path(
+        &self,
+        _name: &str,
+        _path: &str,
+        _tar: Box<dyn Read + Send>,
+        _copy_uid_gid: bool,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { unsupported("archive put") }
+    }
+    fn export(&self, _name: &str) -> impl Future<Output = Result<ArchiveWriter>> + Send {
+        async { unsupported("export") }
+    }
+    fn changes(&self, _name: &str) -> impl Future<Output = Result<Vec<(u8, String)>>> + Send {
+        async { unsupported("changes") }
+    }
+    fn commit(&self, _req: CommitContainer) -> impl Future<Output = Result<String>> + Send {
+        async { unsupported("commit") }
+    }
+}
+
+pub trait VolumeBackend: Send + Sync + 'static {
+    fn create_volume(&self, _req: CreateVolume) -> Result<Volume> {
+        unsupported("volume create")
+    }
+    /// The volume and the number of containers using it.
+    fn volume(&self, _name: &str) -> Result<(Volume, i64)> {
+        unsupported("volume inspect")
+    }
+    fn list_volumes(&self, _f: &Filters) -> Result<Vec<Volume>> {
+        unsupported("volume list")
+    }
+    fn remove_volume(&self, _name: &str, _force: bool) -> Result<()> {
+        unsupported("volume remove")
+    }
+    fn prune_volumes(&self, _f: &Filters) -> Result<(Vec<String>, u64)> {
+        unsupported("volume prune")
+    }
 }
 
 pub trait ExecBackend: Send + Sync + 'static {
@@ -189,11 +240,20 @@ pub trait ImageBackend: Send + Sync + 'static {
 pub trait SystemBackend: Send + Sync + 'static {
     fn facts(&self) -> SystemFacts;
     fn subscribe_events(&self) -> (Vec<Event>, broadcast::Receiver<Event>);
+    fn disk_usage(&self) -> impl Future<Output = Result<DiskUsage>> + Send {
+        async { unsupported("system df") }
+    }
 }
 
 /// Everything the full router needs.
-pub trait Backend: ContainerBackend + ExecBackend + ImageBackend + SystemBackend {}
-impl<T: ContainerBackend + ExecBackend + ImageBackend + SystemBackend> Backend for T {}
+pub trait Backend:
+    ContainerBackend + ExecBackend + ImageBackend + VolumeBackend + SystemBackend
+{
+}
+impl<T: ContainerBackend + ExecBackend + ImageBackend + VolumeBackend + SystemBackend> Backend
+    for T
+{
+}
 
 /// The real backend: the engine.
 pub struct EngineBackend(pub Arc<Engine>);
@@ -295,6 +355,59 @@ impl ContainerBackend for EngineBackend {
         let (e, n) = (self.0.clone(), name.to_string());
         async move { e.update_container(&n, req).await }
     }
+    fn stat_path(&self, name: &str, path: &str) -> impl Future<Output = Result<PathStat>> + Send {
+        let (e, n, p) = (self.0.clone(), name.to_string(), path.to_string());
+        async move { e.stat_container_path(&n, &p).await }
+    }
+    fn read_path(
+        &self,
+        name: &str,
+        path: &str,
+    ) -> impl Future<Output = Result<(PathStat, ArchiveWriter)>> + Send {
+        let (e, n, p) = (self.0.clone(), name.to_string(), path.to_string());
+        async move { e.read_container_path(&n, &p).await }
+    }
+    fn write_path(
+        &self,
+        name: &str,
+        path: &str,
+        tar: Box<dyn Read + Send>,
+        copy_uid_gid: bool,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let (e, n, p) = (self.0.clone(), name.to_string(), path.to_string());
+        async move { e.write_container_path(&n, &p, tar, copy_uid_gid).await }
+    }
+    fn export(&self, name: &str) -> impl Future<Output = Result<ArchiveWriter>> + Send {
+        let (e, n) = (self.0.clone(), name.to_string());
+        async move { e.export_container(&n).await }
+    }
+    fn changes(&self, name: &str) -> impl Future<Output = Result<Vec<(u8, String)>>> + Send {
+        let (e, n) = (self.0.clone(), name.to_string());
+        async move { e.container_changes(&n).await }
+    }
+    fn commit(&self, req: CommitContainer) -> impl Future<Output = Result<String>> + Send {
+        let e = self.0.clone();
+        async move { e.commit_container(req).await }
+    }
+}
+
+impl VolumeBackend for EngineBackend {
+    fn create_volume(&self, req: CreateVolume) -> Result<Volume> {
+        self.0.create_volume(req)
+    }
+    fn volume(&self, name: &str) -> Result<(Volume, i64)> {
+        let v = self.0.volume(name)?;
+        Ok((v, self.0.volume_users(name).len() as i64))
+    }
+    fn list_volumes(&self, f: &Filters) -> Result<Vec<Volume>> {
+        self.0.list_volumes(f)
+    }
+    fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
+        self.0.remove_volume(name, force)
+    }
+    fn prune_volumes(&self, f: &Filters) -> Result<(Vec<String>, u64)> {
+        self.0.prune_volumes(f)
+    }
 }
 
 impl ExecBackend for EngineBackend {
@@ -374,5 +487,9 @@ impl SystemBackend for EngineBackend {
     }
     fn subscribe_events(&self) -> (Vec<Event>, broadcast::Receiver<Event>) {
         self.0.events().subscribe()
+    }
+    fn disk_usage(&self) -> impl Future<Output = Result<DiskUsage>> + Send {
+        let e = self.0.clone();
+        async move { e.disk_usage().await }
     }
 }

@@ -19,6 +19,7 @@ pub mod image;
 pub mod name;
 pub mod reference;
 pub mod signal;
+pub mod volume;
 
 pub use digest::Digest;
 pub use error::{Error, ErrorKind, Result};

@@ -27,6 +27,10 @@ CREATE TABLE IF NOT EXISTS image_refs (
     kind TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS image_refs_by_image ON image_refs(image_id);
+CREATE TABLE IF NOT EXISTS volumes (
+    name TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
 "#;
 
 /// One row of the images table.
@@ -92,6 +96,33 @@ impl Db {
     pub fn containers(&self) -> Result<Vec<String>> {
         self.with(|c| {
             let mut st = c.prepare("SELECT doc FROM containers")?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect()
+        })
+    }
+
+    // ---- volumes ----
+
+    pub fn put_volume(&self, name: &str, doc: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO volumes(name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET doc = excluded.doc",
+                params![name, doc],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn delete_volume(&self, name: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM volumes WHERE name = ?1", params![name])
+                .map(|_| ())
+        })
+    }
+
+    pub fn volumes(&self) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT doc FROM volumes")?;
             let rows = st.query_map([], |r| r.get::<_, String>(0))?;
             rows.collect()
         })

@@ -13,11 +13,15 @@ pub mod events;
 pub mod fsutil;
 pub mod images;
 pub mod system;
+pub mod volumes;
 
 pub use config::EngineConfig;
 
 use berth_core::{Error, Result};
 use std::sync::Arc;
+
+/// Writes an archive (save, export, `cp` out) on a blocking thread.
+pub type ArchiveJob = Box<dyn FnOnce(&mut dyn std::io::Write) -> Result<()> + Send>;
 
 /// The composition of all services. Shared as `Arc<Engine>`; background tasks (container
 /// monitors, restart timers) hold clones.
@@ -28,6 +32,7 @@ pub struct Engine {
     pub(crate) events: events::Events,
     pub(crate) images: images::ImageIndex,
     pub(crate) containers: containers::ContainerIndex,
+    pub(crate) volumes: volumes::VolumeIndex,
     pub(crate) execs: containers::exec::ExecIndex,
     pub(crate) runtimes: config::Runtimes,
     /// Held for reading while layers are applied but not yet part of an image, and for
@@ -78,6 +83,7 @@ impl Engine {
         let engine = Arc::new(Self {
             images: images::ImageIndex::load(&db, &storage)?,
             containers: containers::ContainerIndex::default(),
+            volumes: volumes::VolumeIndex::load(&db)?,
             execs: containers::exec::ExecIndex::default(),
             storage: Arc::new(storage),
             events: events::Events::new(),

@@ -106,3 +106,69 @@ impl Engine {
         }
     }
 }
+
+/// `docker system df`: sizes of images, containers and volumes.
+#[derive(Debug, Clone, Default)]
+pub struct DiskUsage {
+    /// Bytes of all layers in storage.
+    pub layers_size: i64,
+    /// Each image with its shared size (bytes in layers other images use too) and the
+    /// number of containers using it.
+    pub images: Vec<(berth_core::image::Image, i64, i64)>,
+    /// Each container with the size of its writable layer and of its whole rootfs.
+    pub containers: Vec<(std::sync::Arc<berth_core::container::Container>, i64, i64)>,
+    /// Each volume with its size and the number of containers using it.
+    pub volumes: Vec<(berth_core::volume::Volume, i64, i64)>,
+}
+
+impl Engine {
+    pub async fn disk_usage(self: &std::sync::Arc<Self>) -> berth_core::Result<DiskUsage> {
+        let engine = self.clone();
+        Self::blocking(move || {
+            let mut du = DiskUsage::default();
+            let layers = engine.storage.layers();
+            du.layers_size = layers.iter().map(|l| l.size as i64).sum();
+            let sizes: std::collections::HashMap<_, _> = layers
+                .iter()
+                .map(|l| (l.chain_id.clone(), l.size as i64))
+                .collect();
+            let images = engine.images.all();
+            let mut uses: std::collections::HashMap<berth_core::Digest, usize> =
+                std::collections::HashMap::new();
+            for img in &images {
+                for c in crate::images::chain_ids(&img.config) {
+                    *uses.entry(c).or_insert(0) += 1;
+                }
+            }
+            let usage = engine.containers.image_usage();
+            for img in images {
+                let shared: i64 = crate::images::chain_ids(&img.config)
+                    .iter()
+                    .filter(|c| uses.get(*c).copied().unwrap_or(0) > 1)
+                    .map(|c| sizes.get(c).copied().unwrap_or(0))
+                    .sum();
+                let n = usage.get(&img.id.to_string()).copied().unwrap_or(0);
+                du.images.push((img, shared, n));
+            }
+            for e in engine.containers.all() {
+                let c = e.snapshot();
+                let rw = engine.storage.rw_size(&c.layer_key).unwrap_or(0) as i64;
+                let img = c
+                    .image_id
+                    .parse()
+                    .ok()
+                    .and_then(|d| engine.images.by_id(&d))
+                    .map(|i| i.size)
+                    .unwrap_or(0);
+                du.containers.push((c, rw, rw + img));
+            }
+            for v in engine.volumes.all() {
+                let size = crate::volumes::dir_size(std::path::Path::new(&v.mountpoint)) as i64;
+                let refs = engine.volume_users(&v.name).len() as i64;
+                du.volumes.push((v, size, refs));
+            }
+            Ok(du)
+        })
+        .await
+    }
+}

@@ -48,6 +48,10 @@ pub(crate) enum WhiteoutMode {
     Overlay,
     /// Unpacking onto a copy of the parent: whiteouts delete, opaque markers clear.
     Direct,
+    /// Copying files into a live tree (`docker cp`): no whiteouts (`.wh.` names are plain
+    /// files), and an existing non-directory is never replaced by a directory or the
+    /// reverse (Docker's `noOverwriteDirNonDir`).
+    Plain,
 }
 
 /// The result of unpacking one layer tar.
@@ -138,6 +142,17 @@ pub(crate) fn apply_tar(
     mode: WhiteoutMode,
     recipe: Option<&Path>,
 ) -> Result<Applied> {
+    apply_tar_owned(input, dest, mode, recipe, None)
+}
+
+/// [`apply_tar`] with every entry owned by `owner` when given.
+pub(crate) fn apply_tar_owned(
+    input: impl Read,
+    dest: &Path,
+    mode: WhiteoutMode,
+    recipe: Option<&Path>,
+    owner: Option<(u32, u32)>,
+) -> Result<Applied> {
     let (_, plain) = decompress(input).map_err(|source| StorageError::LayerRead { source })?;
     let recipe_writer = match recipe {
         Some(p) => Some(RecipeWriter::create(p).ctx("creating", p)?),
@@ -171,6 +186,7 @@ pub(crate) fn apply_tar(
         size: 0,
         recipe_ok: true,
         buf: vec![0u8; 1 << 20],
+        owner,
     };
     for entry in archive
         .entries()
@@ -275,6 +291,8 @@ struct Extractor<'a> {
     size: u64,
     recipe_ok: bool,
     buf: Vec<u8>,
+    /// Owner given to every entry instead of the tar's (`docker cp` without `-a`).
+    owner: Option<(u32, u32)>,
 }
 
 fn read_err(source: io::Error) -> StorageError {
@@ -320,8 +338,10 @@ impl Extractor<'_> {
             .unwrap_or_default()
             .to_vec();
         let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
-        if let Some(target) = name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
-            return self.whiteout(&rel, &parent, target, &meta);
+        if self.mode != WhiteoutMode::Plain {
+            if let Some(target) = name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+                return self.whiteout(&rel, &parent, target, &meta);
+            }
         }
         let pfd = self
             .parent_fd(&parent, &rel, true)?
@@ -462,6 +482,7 @@ impl Extractor<'_> {
         let h = entry.header();
         let uid = uid.unwrap_or_else(|| h.uid().unwrap_or(0) as u32);
         let gid = gid.unwrap_or_else(|| h.gid().unwrap_or(0) as u32);
+        let (uid, gid) = self.owner.unwrap_or((uid, gid));
         let mtime = mtime.unwrap_or_else(|| (h.mtime().unwrap_or(0) as i64, 0));
         let mode = h.mode().unwrap_or(0o644);
         Ok(EntryMeta {
@@ -541,6 +562,20 @@ impl Extractor<'_> {
                 let is_dir = ft == FileType::Directory;
                 if is_dir && new_is_dir {
                     return Ok(false);
+                }
+                if self.mode == WhiteoutMode::Plain && is_dir != new_is_dir {
+                    let shown = Path::new("/").join(rel);
+                    return Err(StorageError::invalid_layer(if is_dir {
+                        format!(
+                            "cannot overwrite directory {:?} with non-directory",
+                            shown.display().to_string()
+                        )
+                    } else {
+                        format!(
+                            "cannot overwrite non-directory {:?} with directory",
+                            shown.display().to_string()
+                        )
+                    }));
                 }
                 self.remove_at(pfd, name, rel, is_dir)?;
                 Ok(ft == FileType::CharacterDevice && st.st_rdev == 0)
@@ -663,6 +698,12 @@ impl Extractor<'_> {
                     fsutil::set_xattr(&fd_path(cur.as_fd(), Path::new(comp)), OPAQUE_XATTR, b"y")
                         .ctx("marking opaque", self.root.join(&acc))?;
                 }
+                Ok(_) if self.mode == WhiteoutMode::Plain => {
+                    return Err(StorageError::invalid_layer(format!(
+                        "cannot overwrite non-directory {:?} with directory (symlinks in the destination are not followed)",
+                        Path::new("/").join(&acc).display().to_string()
+                    )));
+                }
                 Ok(_) => {
                     let from_parent_layer =
                         self.mode == WhiteoutMode::Direct && !self.unpacked.contains(&acc);
@@ -757,6 +798,7 @@ impl Extractor<'_> {
                     }
                 }
             }
+            WhiteoutMode::Plain => unreachable!("plain extraction has no whiteouts"),
         }
         Ok(())
     }
@@ -770,6 +812,7 @@ impl Extractor<'_> {
                         StorageError::io("marking opaque", self.root.join(dir), e.into())
                     })?;
             }
+            WhiteoutMode::Plain => {}
             WhiteoutMode::Direct => {
                 let Some(fd) = self.parent_fd(dir, rel, false)? else {
                     return Ok(());

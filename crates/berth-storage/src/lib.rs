@@ -36,6 +36,7 @@ mod apply;
 pub mod archive;
 pub mod compress;
 pub mod content;
+pub mod copy;
 mod diff;
 mod driver;
 mod drivers;

@@ -6,3 +6,4 @@ pub mod filters;
 pub mod image;
 pub mod system;
 pub mod time;
+pub mod volume;

@@ -40,6 +40,15 @@ pub fn routes<B: Backend>() -> Router<Arc<B>> {
         .route("/containers/{id}/attach", post(attach::<B>))
         .route("/containers/{id}/wait", post(wait::<B>))
         .route("/containers/{id}", delete(remove::<B>))
+        .route(
+            "/containers/{id}/archive",
+            get(archive_get::<B>)
+                .head(archive_head::<B>)
+                .put(archive_put::<B>),
+        )
+        .route("/containers/{id}/changes", get(changes::<B>))
+        .route("/containers/{id}/export", get(export::<B>))
+        .route("/commit", post(commit::<B>))
 }
 
 fn params(q: &Option<String>) -> Params {
@@ -393,4 +402,121 @@ async fn prune<B: Backend>(
     Ok(Json(
         json!({"ContainersDeleted": if ids.is_empty() { serde_json::Value::Null } else { json!(ids) }, "SpaceReclaimed": space}),
     ))
+}
+
+/// The `X-Docker-Container-Path-Stat` header value.
+fn stat_header(s: &berth_engine::containers::archive::PathStat) -> String {
+    use base64::Engine as _;
+    let v = json!({
+        "name": s.name,
+        "size": s.size,
+        "mode": s.mode,
+        "mtime": s.mtime.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        "linkTarget": s.link_target,
+    });
+    base64::engine::general_purpose::STANDARD.encode(v.to_string())
+}
+
+fn archive_path_param(p: &Params) -> ApiResult<String> {
+    let path = p.string("path");
+    if path.is_empty() {
+        return Err(bad_request("path is required"));
+    }
+    Ok(path)
+}
+
+async fn archive_head<B: Backend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let path = archive_path_param(&params(&q))?;
+    let stat = b.stat_path(&id, &path).await?;
+    Ok((
+        [("X-Docker-Container-Path-Stat", stat_header(&stat))],
+        StatusCode::OK,
+    )
+        .into_response())
+}
+
+async fn archive_get<B: Backend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let path = archive_path_param(&params(&q))?;
+    let (stat, job) = b.read_path(&id, &path).await?;
+    let mut resp = stream::archive_response(job, "container archive");
+    if let Ok(v) = header::HeaderValue::from_str(&stat_header(&stat)) {
+        resp.headers_mut().insert("X-Docker-Container-Path-Stat", v);
+    }
+    Ok(resp)
+}
+
+async fn archive_put<B: Backend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    req: Request,
+) -> ApiResult<Response> {
+    let p = params(&q);
+    let path = archive_path_param(&p)?;
+    let stream = req.into_body().into_data_stream();
+    let reader = tokio_util::io::StreamReader::new(futures_util::TryStreamExt::map_err(
+        stream,
+        std::io::Error::other,
+    ));
+    let tar: Box<dyn std::io::Read + Send> = Box::new(tokio_util::io::SyncIoBridge::new(reader));
+    b.write_path(&id, &path, tar, p.bool("copyUIDGID")).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn changes<B: Backend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let list = b.changes(&id).await?;
+    let rows: Vec<serde_json::Value> = list
+        .iter()
+        .map(|(k, p)| json!({"Path": p, "Kind": k}))
+        .collect();
+    Ok(Json(if rows.is_empty() {
+        serde_json::Value::Null
+    } else {
+        json!(rows)
+    }))
+}
+
+async fn export<B: Backend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(stream::archive_response(
+        b.export(&id).await?,
+        "container export",
+    ))
+}
+
+async fn commit<B: Backend>(State(b): State<Arc<B>>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = params(&q);
+    let container = p.string("container");
+    if container.is_empty() {
+        return Err(bad_request("container is required"));
+    }
+    let req = berth_engine::containers::commit::CommitContainer {
+        container,
+        repo: p.string("repo"),
+        tag: p.string("tag"),
+        comment: p.string("comment"),
+        author: p.string("author"),
+        pause: p.bool_or("pause", true),
+        changes: p
+            .all("changes")
+            .into_iter()
+            .flat_map(|c| c.lines().map(str::to_string).collect::<Vec<_>>())
+            .filter(|c| !c.trim().is_empty())
+            .collect(),
+    };
+    let id = b.commit(req).await?;
+    Ok((StatusCode::CREATED, Json(json!({"Id": id}))).into_response())
 }

@@ -6,9 +6,9 @@ use crate::backend::Backend;
 use crate::convert;
 use crate::error::{bad_request, ApiError, ApiResult};
 use crate::params::Params;
-use axum::body::{Body, Bytes};
+
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -124,51 +124,10 @@ async fn load<B: Backend>(
 }
 
 fn save_response<B: Backend>(b: &B, names: &[String]) -> ApiResult<Response> {
-    let write = b.save(names)?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
-    tokio::task::spawn_blocking(move || {
-        let mut w = ChannelWriter {
-            tx: tx.clone(),
-            buf: Vec::with_capacity(CHUNK),
-        };
-        let result = write(&mut w).and_then(|_| std::io::Write::flush(&mut w).map_err(Error::from));
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "image save failed");
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-        }
-    });
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/x-tar")
-        .body(Body::from_stream(crate::stream::tokio_stream_from(rx)))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
-}
-
-const CHUNK: usize = 256 * 1024;
-
-/// A blocking writer feeding a streaming response.
-struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
-    buf: Vec<u8>,
-}
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
-            self.flush()?;
-        }
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
-    }
+    Ok(crate::stream::archive_response(
+        b.save(names)?,
+        "image save",
+    ))
 }
 
 async fn save_many<B: Backend>(

@@ -4,6 +4,7 @@ pub mod containers;
 pub mod exec;
 pub mod images;
 pub mod system;
+pub mod volumes;
 
 use crate::backend::Backend;
 use axum::http::StatusCode;
@@ -18,6 +19,7 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
         .merge(containers::routes::<B>())
         .merge(exec::routes::<B>())
         .merge(images::routes::<B>())
+        .merge(volumes::routes::<B>())
         .fallback(not_found)
         .with_state(backend)
 }

@@ -20,6 +20,7 @@ pub fn routes<B: Backend>() -> Router<Arc<B>> {
         .route("/version", get(version::<B>))
         .route("/info", get(info::<B>))
         .route("/events", get(events::<B>))
+        .route("/system/df", get(df::<B>))
 }
 
 async fn ping(method: Method) -> Response {
@@ -134,4 +135,47 @@ async fn events<B: Backend>(State(b): State<Arc<B>>, RawQuery(q): RawQuery) -> A
         }
         None => Ok(crate::stream::json_lines(stream.chain(live))),
     }
+}
+
+async fn df<B: Backend>(State(b): State<Arc<B>>) -> ApiResult<Json<serde_json::Value>> {
+    let du = b.disk_usage().await?;
+    let now = chrono::Utc::now();
+    let images: Vec<serde_json::Value> = du
+        .images
+        .iter()
+        .map(|(img, shared, n)| {
+            let mut v = convert::image::summary_out(img, *n);
+            v["SharedSize"] = json!(shared);
+            v
+        })
+        .collect();
+    let containers: Vec<serde_json::Value> = du
+        .containers
+        .iter()
+        .map(|(c, rw, root)| {
+            let l = berth_engine::containers::ContainerListing {
+                container: c.clone(),
+                size_rw: Some(*rw),
+                size_root_fs: Some(*root),
+            };
+            serde_json::to_value(convert::container::summary_out(
+                &l,
+                c.config.image.clone(),
+                now,
+            ))
+            .unwrap_or_default()
+        })
+        .collect();
+    let volumes: Vec<serde_json::Value> = du
+        .volumes
+        .iter()
+        .map(|(v, size, refs)| convert::volume::volume_out(v, Some((*size, *refs))))
+        .collect();
+    Ok(Json(json!({
+        "LayersSize": du.layers_size,
+        "Images": images,
+        "Containers": containers,
+        "Volumes": volumes,
+        "BuildCache": [],
+    })))
 }

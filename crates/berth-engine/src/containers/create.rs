@@ -233,20 +233,26 @@ impl Engine {
         {
             config.hostname = id::short(&id).to_string();
         }
+        let mut host_config = host_config;
+        let plans = self.plan_mounts(&config, &mut host_config)?;
         let chains = crate::images::chain_ids(&img.config);
-        let parent = chains.last().cloned();
+        let image_top = chains.last().cloned();
         let dir = self.container_dir(&id);
         let layer_key = id.clone();
-        {
+        // Layer collection must not see the init layer before the container that holds it.
+        let _gc = self.layer_gc.read().await;
+        let parent = {
             let storage = self.storage.clone();
-            let (key, dir, parent) = (layer_key.clone(), dir.clone(), parent.clone());
+            let (key, dir) = (layer_key.clone(), dir.clone());
             Self::blocking(move || {
                 std::fs::create_dir_all(&dir)?;
-                storage.create_rw(&key, parent.as_ref())?;
-                Ok(())
+                let init =
+                    storage.apply_layer(image_top.as_ref(), &super::init_layer::tar()[..])?;
+                storage.create_rw(&key, Some(&init.chain_id))?;
+                Ok(Some(init.chain_id))
             })
-            .await?;
-        }
+            .await?
+        };
         let undo_layer = {
             let storage = self.storage.clone();
             let (key, dir) = (layer_key.clone(), dir.clone());
@@ -255,9 +261,34 @@ impl Engine {
                 let _ = std::fs::remove_dir_all(&dir);
             })
         };
+        // Volumes are made (and filled from the image) now, so `--volumes-from` works even
+        // from a container that never started.
+        let mounts = {
+            let engine = self.clone();
+            let storage = self.storage.clone();
+            let key = layer_key.clone();
+            let copy_up = plans.iter().any(|p| p.volume.is_some() && !p.nocopy);
+            Self::blocking(move || {
+                let rootfs = if copy_up {
+                    Some(storage.mount_rw(&key)?)
+                } else {
+                    None
+                };
+                let result = engine.realize_mounts(plans, rootfs.as_deref());
+                if copy_up {
+                    let _ = storage.unmount_rw(&key);
+                }
+                result
+            })
+            .await?
+        };
+        let undo_volumes = {
+            let engine = self.clone();
+            let mounts = mounts.clone();
+            Undo::new(move || engine.remove_anonymous_volumes(&mounts))
+        };
         let path = command[0].clone();
         let args = command[1..].to_vec();
-        let mut host_config = host_config;
         if host_config.network_mode.is_empty() {
             host_config.network_mode = "default".to_string();
         }
@@ -297,12 +328,14 @@ impl Engine {
             },
             layer_key,
             parent_chain: parent.map(|p| p.to_string()).unwrap_or_default(),
+            mounts: mounts.clone(),
             ..Default::default()
         };
         let entry = ContainerEntry::new(c);
         self.persist(&entry)?;
         self.containers.insert(entry.clone());
         undo_layer.disarm();
+        undo_volumes.disarm();
         release.disarm();
         self.container_event(&entry, "create", &[]);
         Ok((id, Vec::new()))

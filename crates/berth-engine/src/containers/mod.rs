@@ -6,13 +6,17 @@
 //! are serialised by its `op` lock; waiting for an exit never holds it. Waiters (`wait`,
 //! `stop`, attach sessions waiting for a start) follow the [`Lifecycle`] watch channel.
 
+pub mod archive;
 pub mod attach;
+pub mod commit;
 mod create;
 pub mod etc;
 pub mod exec;
+mod init_layer;
 pub mod list;
 pub mod logs;
 mod monitor;
+mod mounts;
 pub mod ops;
 pub mod remove;
 mod restore;

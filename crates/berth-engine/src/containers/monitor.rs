@@ -111,6 +111,8 @@ impl Engine {
         });
         let _ = self.persist(&entry);
         self.container_event(&entry, "die", &[("exitCode", exit.code.to_string())]);
+        let snapshot = entry.snapshot();
+        self.release_volume_sources(&snapshot);
         self.execs.container_stopped(&id);
         if shim_gone {
             // Nobody ran the runtime's cleanup; do it so the id can be used again.

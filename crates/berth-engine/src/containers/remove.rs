@@ -82,7 +82,12 @@ impl Engine {
         }
         let lazy = opts.lazy;
         entry.update(|c| c.state.status = Status::Removing);
-        self.destroy(&entry, lazy).await
+        let mounts = entry.read(|c| c.mounts.clone());
+        self.destroy(&entry, lazy).await?;
+        if opts.volumes {
+            self.remove_anonymous_volumes(&mounts);
+        }
+        Ok(())
     }
 
     async fn kill_for_removal(self: &Arc<Self>, entry: &Arc<ContainerEntry>) -> Result<()> {
@@ -139,7 +144,9 @@ impl Engine {
         self.forget(entry, &c.id)
     }
 
-    /// Drops a container from the database and the index and tells waiters.
+    /// Drops a container from the database and the index and tells waiters. Its init
+    /// layer stays for the next container of the image; layer collection (`rmi`) removes
+    /// it when nothing uses it.
     fn forget(&self, entry: &Arc<ContainerEntry>, id: &str) -> Result<()> {
         self.db.delete_container(id)?;
         self.containers.remove(id);

@@ -54,6 +54,7 @@ impl Engine {
             }
         }
         self.remove_orphans();
+        self.restore_volume_mounts();
         let storage = self.storage.clone();
         Self::blocking(move || Ok(storage.cleanup_stale_mounts(&|k: &str| live.contains(k))?))
             .await?;

@@ -92,6 +92,7 @@ impl Engine {
                 Ok(())
             }
             Err(message) => {
+                self.release_volume_sources(&c);
                 let rootfs = self
                     .storage
                     .root()
@@ -122,6 +123,7 @@ impl Engine {
                         &id,
                         super::remove::RemoveOptions {
                             force: true,
+                            volumes: true,
                             ..Default::default()
                         },
                     )
@@ -170,6 +172,15 @@ impl Engine {
 
     /// Blocking part of start: rootfs, /etc files, working dir, OCI bundle.
     fn prepare(&self, c: &Container, joins: Joins, wait_attach: bool) -> Result<Prepared> {
+        self.mount_volume_sources(c)?;
+        let prepared = self.prepare_mounted(c, joins, wait_attach);
+        if prepared.is_err() {
+            self.release_volume_sources(c);
+        }
+        prepared
+    }
+
+    fn prepare_mounted(&self, c: &Container, joins: Joins, wait_attach: bool) -> Result<Prepared> {
         let rootfs = self.storage.mount_rw(&c.layer_key)?;
         let dir = self.container_dir(&c.id);
         std::fs::create_dir_all(&dir)?;
@@ -239,7 +250,7 @@ impl Engine {
                 hosts: Some(etc_hosts),
                 resolv_conf: Some(etc_resolv),
             },
-            extra_mounts: Vec::new(),
+            extra_mounts: self.oci_mounts(c)?,
             network,
             ipc: ns_mode(&c.host_config.ipc_mode, &joins.ipc),
             pid: ns_mode(&c.host_config.pid_mode, &joins.pid),

@@ -6,7 +6,7 @@
 //! qualified (`docker.io/library/busybox:latest`, or `repo@sha256:...` for digests).
 
 pub mod change;
-mod import;
+pub mod import;
 pub mod list;
 mod load;
 mod remove;
