@@ -2,7 +2,7 @@
 # Installs the system packages berth needs at run time and for its tests. Idempotent.
 set -euo pipefail
 need=(runc crun tini busybox-static iptables nftables iproute2 procps psmisc util-linux openssl skopeo
-      gzip bzip2 xz-utils zstd ca-certificates curl)
+      gzip bzip2 xz-utils zstd ca-certificates curl sqlite3 libseccomp-dev pkg-config)
 # Real peers for the end-to-end tests and benchmarks.
 need+=(docker.io docker-registry docker-compose hyperfine iperf3 python3)
 missing=()

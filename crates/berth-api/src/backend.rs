@@ -6,6 +6,7 @@ use berth_core::container::Container;
 use berth_core::event::Event;
 use berth_core::filters::Filters;
 use berth_core::image::Image;
+use berth_core::network::{EndpointRequest, Network};
 use berth_core::volume::Volume;
 use berth_core::{Error, Result};
 use berth_engine::containers::archive::PathStat;
@@ -21,6 +22,7 @@ use berth_engine::containers::{
 };
 use berth_engine::images::list::ImageListing;
 use berth_engine::images::{HistoryRow, ImportImage, ListImages, RemovedImage};
+use berth_engine::networks::{CreateNetwork, NetworkMember};
 use berth_engine::system::{DiskUsage, SystemFacts};
 use berth_engine::volumes::CreateVolume;
 use berth_engine::Engine;
@@ -174,6 +176,41 @@ pub trait VolumeBackend: Send + Sync + 'static {
     }
 }
 
+pub trait NetworkBackend: Send + Sync + 'static {
+    fn create_network(&self, _req: CreateNetwork) -> impl Future<Output = Result<Network>> + Send {
+        async { unsupported("network create") }
+    }
+    /// The network and its containers' endpoints.
+    fn network(&self, _name: &str) -> Result<(Network, Vec<NetworkMember>)> {
+        unsupported("network inspect")
+    }
+    fn list_networks(&self, _f: &Filters) -> Result<Vec<Network>> {
+        unsupported("network list")
+    }
+    fn remove_network(&self, _name: &str) -> impl Future<Output = Result<()>> + Send {
+        async { unsupported("network remove") }
+    }
+    fn prune_networks(&self, _f: Filters) -> impl Future<Output = Result<Vec<String>>> + Send {
+        async { unsupported("network prune") }
+    }
+    fn connect_network(
+        &self,
+        _network: &str,
+        _container: &str,
+        _req: EndpointRequest,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { unsupported("network connect") }
+    }
+    fn disconnect_network(
+        &self,
+        _network: &str,
+        _container: &str,
+        _force: bool,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { unsupported("network disconnect") }
+    }
+}
+
 pub trait ExecBackend: Send + Sync + 'static {
     fn create_exec(&self, _container: &str, _cfg: ExecConfig) -> Result<String> {
         unsupported("exec create")
@@ -247,11 +284,17 @@ pub trait SystemBackend: Send + Sync + 'static {
 
 /// Everything the full router needs.
 pub trait Backend:
-    ContainerBackend + ExecBackend + ImageBackend + VolumeBackend + SystemBackend
+    ContainerBackend + ExecBackend + ImageBackend + VolumeBackend + NetworkBackend + SystemBackend
 {
 }
-impl<T: ContainerBackend + ExecBackend + ImageBackend + VolumeBackend + SystemBackend> Backend
-    for T
+impl<
+        T: ContainerBackend
+            + ExecBackend
+            + ImageBackend
+            + VolumeBackend
+            + NetworkBackend
+            + SystemBackend,
+    > Backend for T
 {
 }
 
@@ -407,6 +450,47 @@ impl VolumeBackend for EngineBackend {
     }
     fn prune_volumes(&self, f: &Filters) -> Result<(Vec<String>, u64)> {
         self.0.prune_volumes(f)
+    }
+}
+
+impl NetworkBackend for EngineBackend {
+    fn create_network(&self, req: CreateNetwork) -> impl Future<Output = Result<Network>> + Send {
+        let e = self.0.clone();
+        async move { e.create_network(req).await }
+    }
+    fn network(&self, name: &str) -> Result<(Network, Vec<NetworkMember>)> {
+        let n = self.0.network(name)?;
+        let members = self.0.network_members(&n.id);
+        Ok((n, members))
+    }
+    fn list_networks(&self, f: &Filters) -> Result<Vec<Network>> {
+        self.0.list_networks(f)
+    }
+    fn remove_network(&self, name: &str) -> impl Future<Output = Result<()>> + Send {
+        let (e, n) = (self.0.clone(), name.to_string());
+        async move { e.remove_network(&n).await }
+    }
+    fn prune_networks(&self, f: Filters) -> impl Future<Output = Result<Vec<String>>> + Send {
+        let e = self.0.clone();
+        async move { e.prune_networks(&f).await }
+    }
+    fn connect_network(
+        &self,
+        network: &str,
+        container: &str,
+        req: EndpointRequest,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let (e, n, c) = (self.0.clone(), network.to_string(), container.to_string());
+        async move { e.network_connect(&n, &c, req).await }
+    }
+    fn disconnect_network(
+        &self,
+        network: &str,
+        container: &str,
+        force: bool,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let (e, n, c) = (self.0.clone(), network.to_string(), container.to_string());
+        async move { e.network_disconnect(&n, &c, force).await }
     }
 }
 

@@ -361,6 +361,8 @@ pub struct Container {
     pub parent_chain: String,
     /// Ids of exec instances that belong to it.
     pub exec_ids: Vec<String>,
+    /// Networks (bridge-like modes), their endpoints while running, published ports.
+    pub networks: crate::network::ContainerNetworks,
 }
 
 impl Container {

@@ -17,6 +17,7 @@ pub mod filters;
 pub mod id;
 pub mod image;
 pub mod name;
+pub mod network;
 pub mod reference;
 pub mod signal;
 pub mod volume;

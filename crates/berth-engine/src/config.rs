@@ -25,6 +25,15 @@ pub struct EngineConfig {
     pub init_path: Option<PathBuf>,
     /// Host resolv.conf copied into containers.
     pub resolv_conf: PathBuf,
+    /// The default bridge's interface (`--bridge`); `none` disables the default bridge.
+    pub bridge: String,
+    /// The default bridge's address and prefix (`--bip`), else the first free /16.
+    pub bip: String,
+    /// berth's nftables table (one per daemon, so daemons side by side never collide).
+    pub firewall_table: String,
+    /// Where networks without `--subnet` take theirs from (daemon.json
+    /// `default-address-pools`: base CIDR and subnet size); Docker's pools when empty.
+    pub default_address_pools: Vec<(String, u8)>,
 }
 
 impl EngineConfig {
@@ -41,6 +50,10 @@ impl EngineConfig {
             log_opts: BTreeMap::new(),
             init_path: None,
             resolv_conf: PathBuf::from("/etc/resolv.conf"),
+            bridge: "berth0".to_string(),
+            bip: String::new(),
+            firewall_table: "berth".to_string(),
+            default_address_pools: Vec::new(),
         }
     }
 }

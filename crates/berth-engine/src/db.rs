@@ -27,6 +27,11 @@ CREATE TABLE IF NOT EXISTS image_refs (
     kind TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS image_refs_by_image ON image_refs(image_id);
+CREATE TABLE IF NOT EXISTS networks (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    doc TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS volumes (
     name TEXT PRIMARY KEY,
     doc TEXT NOT NULL
@@ -96,6 +101,33 @@ impl Db {
     pub fn containers(&self) -> Result<Vec<String>> {
         self.with(|c| {
             let mut st = c.prepare("SELECT doc FROM containers")?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect()
+        })
+    }
+
+    // ---- networks ----
+
+    pub fn put_network(&self, id: &str, name: &str, doc: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO networks(id, name, doc) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET name = excluded.name, doc = excluded.doc",
+                params![id, name, doc],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn delete_network(&self, id: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM networks WHERE id = ?1", params![id])
+                .map(|_| ())
+        })
+    }
+
+    pub fn networks(&self) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT doc FROM networks")?;
             let rows = st.query_map([], |r| r.get::<_, String>(0))?;
             rows.collect()
         })

@@ -12,6 +12,7 @@ pub mod db;
 pub mod events;
 pub mod fsutil;
 pub mod images;
+pub mod networks;
 pub mod system;
 pub mod volumes;
 
@@ -33,6 +34,8 @@ pub struct Engine {
     pub(crate) images: images::ImageIndex,
     pub(crate) containers: containers::ContainerIndex,
     pub(crate) volumes: volumes::VolumeIndex,
+    pub(crate) networks: networks::NetworkIndex,
+    pub(crate) net: networks::NetState,
     pub(crate) execs: containers::exec::ExecIndex,
     pub(crate) runtimes: config::Runtimes,
     /// Held for reading while layers are applied but not yet part of an image, and for
@@ -84,6 +87,8 @@ impl Engine {
             images: images::ImageIndex::load(&db, &storage)?,
             containers: containers::ContainerIndex::default(),
             volumes: volumes::VolumeIndex::load(&db)?,
+            networks: networks::NetworkIndex::load(&db)?,
+            net: networks::NetState::new(&cfg)?,
             execs: containers::exec::ExecIndex::default(),
             storage: Arc::new(storage),
             events: events::Events::new(),
@@ -94,6 +99,7 @@ impl Engine {
             cfg,
             started_at: chrono::Utc::now(),
         });
+        engine.init_networks().await?;
         engine.restore().await?;
         Ok(engine)
     }

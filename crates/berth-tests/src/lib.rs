@@ -119,6 +119,13 @@ pub struct TestDaemon {
     pub exec_root: PathBuf,
     pub socket: PathBuf,
     pub cgroup_parent: String,
+    /// The default bridge of this daemon (unique, so daemons can run side by side).
+    pub bridge: String,
+    /// Its subnet's second octet block: `10.<net_a>.<net_b>.0/24` is the default bridge,
+    /// `10.<net_a>.128.0/17` holds this process's daemons' networks.
+    pub bip: String,
+    /// This daemon's number in the test process.
+    pub n: u32,
     pub extra_args: Vec<String>,
     child: Option<std::process::Child>,
 }
@@ -138,13 +145,18 @@ impl TestDaemon {
         let data_root = root.path().join("data");
         let exec_root = root.path().join("exec");
         let socket = root.path().join("berth.sock");
-        let cgroup_parent = format!("berth-test-{}-{n}", std::process::id());
+        let pid = std::process::id();
+        let cgroup_parent = format!("berth-test-{pid}-{n}");
+        let octet = 100 + pid % 100;
         let mut d = Self {
             root,
             data_root,
             exec_root,
             socket,
             cgroup_parent,
+            bridge: format!("bt{:x}x{n}", pid % 0x100000),
+            bip: format!("10.{octet}.{}.1/24", n % 64),
+            n,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
             child: None,
         };
@@ -179,6 +191,10 @@ impl TestDaemon {
             .arg(self.config_file())
             .arg("--shim-path")
             .arg(bin("berth-shim"))
+            .arg("--bridge")
+            .arg(&self.bridge)
+            .arg("--bip")
+            .arg(&self.bip)
             .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -204,12 +220,60 @@ impl TestDaemon {
         }
     }
 
+    /// daemon.json: networks without `--subnet` come from a /21 of this daemon's own.
     fn config_file(&self) -> PathBuf {
         let p = self.root.path().join("daemon.json");
         if !p.exists() {
-            std::fs::write(&p, "{}").unwrap();
+            let n: u32 = self
+                .bip
+                .split('.')
+                .nth(2)
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(0);
+            let octet = self.bip.split('.').nth(1).unwrap_or("100");
+            let pools = serde_json::json!({
+                "default-address-pools": [
+                    {"base": format!("10.{octet}.{}.0/21", 128 + (n % 16) * 8), "size": 24}
+                ]
+            });
+            std::fs::write(&p, pools.to_string()).unwrap();
         }
         p
+    }
+
+    /// A /27 for `network create --subnet` that no other daemon of this process uses:
+    /// `10.<octet>.<64 + n>.<32 k>/27`, k in 0..8.
+    pub fn test_subnet(&self, k: u32) -> String {
+        let octet = self.bip.split('.').nth(1).unwrap_or("100");
+        format!("10.{octet}.{}.{}/27", 64 + self.n % 64, (k % 8) * 32)
+    }
+
+    /// The nftables table berthd names after its exec root.
+    pub fn firewall_table(&self) -> String {
+        let digest = berth_core::Digest::of(self.exec_root.as_os_str().as_encoded_bytes());
+        format!("berth_{}", &digest.hex()[..12])
+    }
+
+    /// The bridges of this daemon's networks, read from its state database.
+    pub fn bridges_offline(&self) -> Vec<String> {
+        let out = Command::new("sqlite3")
+            .arg(self.data_root.join("berth.db"))
+            .arg("select json_extract(doc, '$.bridge') from networks")
+            .output();
+        let mut names: Vec<String> = out
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.push(self.bridge.clone());
+        names.sort();
+        names.dedup();
+        names
     }
 
     pub fn log(&self) -> String {
@@ -333,6 +397,16 @@ impl TestDaemon {
         }
         unmount_under(self.root.path());
         remove_cgroups(&self.cgroup_parent);
+        for bridge in self.bridges_offline() {
+            let _ = Command::new("ip")
+                .args(["link", "delete", &bridge, "type", "bridge"])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &self.firewall_table()])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

@@ -75,6 +75,12 @@ pub struct Flags {
     /// Path to the berth-shim binary (default: next to berthd, then PATH)
     #[arg(long, hide = true)]
     pub shim_path: Option<PathBuf>,
+    /// Attach containers to a network bridge ("none" disables the default bridge)
+    #[arg(short = 'b', long)]
+    pub bridge: Option<String>,
+    /// Specify the default bridge's network address and prefix (172.30.0.1/16)
+    #[arg(long)]
+    pub bip: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +109,16 @@ struct FileConfig {
     registry_mirrors: Option<Vec<String>>,
     #[serde(rename = "storage-opts")]
     storage_opts: Option<Vec<String>>,
+    bridge: Option<String>,
+    bip: Option<String>,
+    default_address_pools: Option<Vec<AddressPoolEntry>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressPoolEntry {
+    base: String,
+    size: u8,
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,6 +162,16 @@ fn find_shim() -> PathBuf {
         }
     }
     find_in_path("berth-shim").unwrap_or_else(|| PathBuf::from("berth-shim"))
+}
+
+/// berth's nftables table: `berth` for the default exec root, else one named after the
+/// exec root, so daemons side by side never share (or flush) each other's rules.
+fn firewall_table_for(exec_root: &Path) -> String {
+    if exec_root == Path::new("/run/berth") {
+        return "berth".to_string();
+    }
+    let digest = berth_core::Digest::of(exec_root.as_os_str().as_encoded_bytes());
+    format!("berth_{}", &digest.hex()[..12])
 }
 
 impl DaemonConfig {
@@ -220,6 +246,18 @@ impl DaemonConfig {
             log_opts.insert(k.to_string(), v.to_string());
         }
         engine.log_opts = log_opts;
+        engine.bridge = flags
+            .bridge
+            .or(file.bridge)
+            .unwrap_or_else(|| "berth0".to_string());
+        engine.bip = flags.bip.or(file.bip).unwrap_or_default();
+        engine.default_address_pools = file
+            .default_address_pools
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| (p.base, p.size))
+            .collect();
+        engine.firewall_table = firewall_table_for(&exec_root);
         engine.init_path = flags.init_path.or(file.init_path).or_else(|| {
             ["tini-static", "docker-init", "tini"]
                 .iter()

@@ -97,13 +97,28 @@ async fn bind(host: &str, cfg: &config::DaemonConfig) -> Result<berth_api::serve
 /// The pid file, removed when the daemon ends normally.
 struct PidFile(std::path::PathBuf);
 
+/// A killed daemon stays a zombie until its parent reaps it: it no longer runs.
+fn is_exiting(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')').and_then(|(_, rest)| {
+                rest.split_whitespace()
+                    .next()
+                    .map(|st| st == "Z" || st == "X")
+            })
+        })
+        .unwrap_or(true)
+}
+
 impl PidFile {
     fn create(path: &std::path::Path) -> Result<Self> {
         if let Ok(old) = std::fs::read_to_string(path) {
             if let Ok(pid) = old.trim().parse::<i32>() {
                 let alive = rustix::process::Pid::from_raw(pid)
                     .map(|p| rustix::process::test_kill_process(p).is_ok())
-                    .unwrap_or(false);
+                    .unwrap_or(false)
+                    && !is_exiting(pid);
                 if alive && pid != std::process::id() as i32 {
                     bail!(
                         "pid file found, ensure berthd is not running or delete {}",

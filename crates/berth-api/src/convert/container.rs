@@ -11,6 +11,7 @@ use berth_core::container::{
     MountSpec, MountType, PortBinding, Resources, RestartPolicy, RestartPolicyName, ThrottleDevice,
     Ulimit, WeightDevice,
 };
+use berth_core::network::{Attachment, EndpointRequest, DEFAULT_BRIDGE};
 use berth_engine::containers::{ContainerListing, CreateContainer};
 use bollard_stubs::models as wire;
 use serde_json::{json, Value};
@@ -264,12 +265,33 @@ pub fn create_in(
         stop_timeout: body.stop_timeout,
         shell: body.shell,
     };
+    let endpoints = body
+        .networking_config
+        .and_then(|n| n.endpoints_config)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, endpoint_request_in(v)))
+        .collect();
     Ok(CreateContainer {
         name,
         config,
         host_config,
         platform,
+        endpoints,
     })
+}
+
+/// What a client asks for on one network (`EndpointsConfig` entries, `network connect`).
+pub fn endpoint_request_in(e: wire::EndpointSettings) -> EndpointRequest {
+    EndpointRequest {
+        aliases: e.aliases.unwrap_or_default(),
+        ipv4_address: e
+            .ipam_config
+            .and_then(|i| i.ipv4_address)
+            .unwrap_or_default(),
+        mac_address: e.mac_address.unwrap_or_default(),
+        links: e.links.unwrap_or_default(),
+    }
 }
 
 fn list_or_null<T: serde::Serialize>(v: &[T]) -> Value {
@@ -522,51 +544,94 @@ fn health_state_out(c: &Container) -> Option<Value> {
     }))
 }
 
-/// The network a container's mode puts it on, as `NetworkSettings.Networks` names it.
-fn network_name(c: &Container) -> Option<&str> {
-    match c.host_config.network_mode.as_str() {
-        "default" | "" => Some("none"),
-        m if m.starts_with("container:") => None,
-        m => Some(m),
-    }
+/// One `NetworkSettings.Networks` entry (Docker's `EndpointSettings`).
+fn endpoint_out(a: &Attachment) -> Value {
+    let ep = a.endpoint.as_ref();
+    let field = |f: fn(&berth_core::network::Endpoint) -> &str| ep.map(f).unwrap_or("");
+    let ipam = if a.request.ipv4_address.is_empty() {
+        Value::Null
+    } else {
+        json!({ "IPv4Address": a.request.ipv4_address })
+    };
+    let mac = ep
+        .map(|e| e.mac.as_str())
+        .unwrap_or(a.request.mac_address.as_str());
+    json!({
+        "IPAMConfig": ipam,
+        "Links": list_or_null(&a.request.links),
+        "Aliases": list_or_null(&a.request.aliases),
+        "MacAddress": mac,
+        "DriverOpts": null,
+        "GwPriority": 0,
+        "NetworkID": a.network_id,
+        "EndpointID": field(|e| &e.endpoint_id),
+        "Gateway": field(|e| &e.gateway),
+        "IPAddress": field(|e| &e.ip),
+        "IPPrefixLen": ep.map(|e| e.prefix_len).unwrap_or(0),
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DNSNames": ep.map(|e| list_or_null(&e.dns_names)).unwrap_or(Value::Null),
+    })
 }
 
 /// `NetworkSettings.Networks`: one endpoint per network the container is on.
 pub fn networks_out(c: &Container) -> Value {
     let mut networks = serde_json::Map::new();
-    if let Some(name) = network_name(c) {
-        networks.insert(
-            name.to_string(),
-            json!({
-                "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "", "DriverOpts": null,
-                "GwPriority": 0, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
-                "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null,
-            }),
-        );
+    for (name, a) in &c.networks.attachments {
+        networks.insert(name.clone(), endpoint_out(a));
     }
     Value::Object(networks)
 }
 
-/// Network settings for the modes this build knows (`none`, `host`, `container:`).
+/// `NetworkSettings.Ports`: every exposed port (null when not published) and every
+/// published one with its host bindings, while the container runs.
+fn ports_out(c: &Container) -> Value {
+    let mut ports = serde_json::Map::new();
+    if !c.state.is_running() || c.networks.sandbox_key.is_empty() {
+        return Value::Object(ports);
+    }
+    for p in &c.config.exposed_ports {
+        ports.insert(p.clone(), Value::Null);
+    }
+    for p in &c.networks.ports {
+        let entry = ports
+            .entry(p.container_port.clone())
+            .or_insert_with(|| json!([]));
+        if !entry.is_array() {
+            *entry = json!([]);
+        }
+        if let Some(list) = entry.as_array_mut() {
+            list.push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
+        }
+    }
+    Value::Object(ports)
+}
+
+/// `NetworkSettings`: the sandbox, ports, the default bridge's endpoint in the legacy
+/// top-level fields, and every network's endpoint.
 pub fn network_settings_out(c: &Container) -> Value {
+    let n = &c.networks;
+    let bridge = n.get(DEFAULT_BRIDGE).and_then(|a| a.endpoint.as_ref());
+    let f = |g: fn(&berth_core::network::Endpoint) -> &str| bridge.map(g).unwrap_or("");
     json!({
         "Bridge": "",
-        "SandboxID": "",
-        "SandboxKey": "",
-        "Ports": {},
+        "SandboxID": n.sandbox_id,
+        "SandboxKey": n.sandbox_key,
+        "Ports": ports_out(c),
         "HairpinMode": false,
         "LinkLocalIPv6Address": "",
         "LinkLocalIPv6PrefixLen": 0,
         "SecondaryIPAddresses": null,
         "SecondaryIPv6Addresses": null,
-        "EndpointID": "",
-        "Gateway": "",
+        "EndpointID": f(|e| &e.endpoint_id),
+        "Gateway": f(|e| &e.gateway),
         "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "",
-        "IPPrefixLen": 0,
+        "IPAddress": f(|e| &e.ip),
+        "IPPrefixLen": bridge.map(|e| e.prefix_len).unwrap_or(0),
         "IPv6Gateway": "",
-        "MacAddress": "",
+        "MacAddress": f(|e| &e.mac),
         "Networks": networks_out(c),
     })
 }
@@ -692,30 +757,25 @@ pub fn summary_out<'a>(
     let c = &l.container;
     let running = c.state.is_running();
     let mut ports = Vec::new();
-    if running {
-        for (port, binds) in &c.host_config.port_bindings {
-            let (num, proto) = port.split_once('/').unwrap_or((port, "tcp"));
-            let private_port: u16 = num.parse().unwrap_or(0);
-            for b in binds {
-                let public_port = b.host_port.parse::<u16>().ok();
-                let ip = public_port.map(|_| {
-                    if b.host_ip.is_empty() {
-                        "0.0.0.0"
-                    } else {
-                        b.host_ip.as_str()
-                    }
-                });
-                ports.push(PortOut {
-                    ip,
-                    private_port,
-                    public_port,
-                    typ: proto,
-                });
-            }
-        }
+    let published = if running {
+        c.networks.ports.as_slice()
+    } else {
+        &[]
+    };
+    for p in published {
+        let (num, proto) = p
+            .container_port
+            .split_once('/')
+            .unwrap_or((&p.container_port, "tcp"));
+        ports.push(PortOut {
+            ip: Some(&p.host_ip),
+            private_port: num.parse().unwrap_or(0),
+            public_port: Some(p.host_port),
+            typ: proto,
+        });
     }
     for port in &c.config.exposed_ports {
-        if running && c.host_config.port_bindings.contains_key(port) {
+        if published.iter().any(|p| &p.container_port == port) {
             continue;
         }
         let (num, proto) = port.split_once('/').unwrap_or((port, "tcp"));

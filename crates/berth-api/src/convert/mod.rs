@@ -4,6 +4,7 @@
 pub mod container;
 pub mod filters;
 pub mod image;
+pub mod network;
 pub mod system;
 pub mod time;
 pub mod volume;

@@ -3,6 +3,7 @@
 pub mod containers;
 pub mod exec;
 pub mod images;
+pub mod networks;
 pub mod system;
 pub mod volumes;
 
@@ -20,6 +21,7 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
         .merge(exec::routes::<B>())
         .merge(images::routes::<B>())
         .merge(volumes::routes::<B>())
+        .merge(networks::routes::<B>())
         .fallback(not_found)
         .with_state(backend)
 }

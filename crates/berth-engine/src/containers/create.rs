@@ -19,6 +19,8 @@ pub struct CreateContainer {
     pub config: ContainerConfig,
     pub host_config: HostConfig,
     pub platform: String,
+    /// `NetworkingConfig.EndpointsConfig`: per network, `--ip`, `--network-alias`, ...
+    pub endpoints: std::collections::BTreeMap<String, berth_core::network::EndpointRequest>,
 }
 
 /// Docker's merge of an image's config into the container's (the container wins).
@@ -123,11 +125,10 @@ fn validate_host_config(h: &HostConfig) -> Result<()> {
     if h.shm_size < 0 {
         return Err(Error::invalid("SHM size can not be less than 0"));
     }
-    let nm = h.network_mode.as_str();
-    let known =
-        matches!(nm, "" | "default" | "bridge" | "none" | "host") || nm.starts_with("container:");
-    if !known {
-        return Err(Error::not_found(format!("network {nm} not found")));
+    if h.network_mode == "container:" {
+        return Err(Error::invalid(
+            "invalid network mode: container: needs a container name or id",
+        ));
     }
     for (what, mode) in [
         ("IPC", &h.ipc_mode),
@@ -181,6 +182,7 @@ impl Engine {
             mut config,
             host_config,
             platform,
+            endpoints,
         } = req;
         if !platform.is_empty() && !platform.starts_with("linux") {
             return Err(Error::invalid(format!(
@@ -234,6 +236,14 @@ impl Engine {
             config.hostname = id::short(&id).to_string();
         }
         let mut host_config = host_config;
+        if host_config.network_mode.is_empty() {
+            host_config.network_mode = "default".to_string();
+        }
+        let networks = self.plan_networks(&name, &config, &mut host_config, endpoints)?;
+        let mut warnings = Vec::new();
+        if host_config.network_mode == "host" && !host_config.port_bindings.is_empty() {
+            warnings.push("Published ports are discarded when using host network mode".to_string());
+        }
         let plans = self.plan_mounts(&config, &mut host_config)?;
         let chains = crate::images::chain_ids(&img.config);
         let image_top = chains.last().cloned();
@@ -289,9 +299,6 @@ impl Engine {
         };
         let path = command[0].clone();
         let args = command[1..].to_vec();
-        if host_config.network_mode.is_empty() {
-            host_config.network_mode = "default".to_string();
-        }
         let log_driver = if host_config.log_config.driver.is_empty() {
             self.cfg.log_driver.clone()
         } else {
@@ -318,9 +325,10 @@ impl Engine {
             driver: self.storage.driver_name().to_string(),
             platform: "linux".to_string(),
             runtime,
-            hostname_path: String::new(),
-            hosts_path: String::new(),
-            resolv_conf_path: String::new(),
+            hostname_path: dir.join("hostname").display().to_string(),
+            hosts_path: dir.join("hosts").display().to_string(),
+            resolv_conf_path: dir.join("resolv.conf").display().to_string(),
+            networks,
             log_path: if log_driver == "none" {
                 String::new()
             } else {
@@ -338,7 +346,7 @@ impl Engine {
         undo_volumes.disarm();
         release.disarm();
         self.container_event(&entry, "create", &[]);
-        Ok((id, Vec::new()))
+        Ok((id, warnings))
     }
 }
 

@@ -20,9 +20,16 @@ pub fn extra_host_lines(extra: &[String]) -> String {
     out
 }
 
-/// `/etc/hosts`: the host's copy with host networking, else the defaults, the container's
-/// own address line and `--add-host` entries.
-pub fn hosts(c: &Container, host_network: bool, own_ip: Option<&str>, host_hosts: &str) -> String {
+/// `/etc/hosts`: the host's copy with host networking, else the defaults, then
+/// `--add-host` entries, `--link` entries (`links`, already formatted) and the container's
+/// own address line, in Docker's order.
+pub fn hosts(
+    c: &Container,
+    host_network: bool,
+    own_ip: Option<&str>,
+    links: &str,
+    host_hosts: &str,
+) -> String {
     let mut s = if host_network {
         host_hosts.to_string()
     } else {
@@ -32,6 +39,7 @@ pub fn hosts(c: &Container, host_network: bool, own_ip: Option<&str>, host_hosts
         s.push('\n');
     }
     s.push_str(&extra_host_lines(&c.host_config.extra_hosts));
+    s.push_str(links);
     if let Some(ip) = own_ip {
         let mut names = c.config.hostname.clone();
         if !c.config.domainname.is_empty() {
@@ -105,6 +113,40 @@ pub fn resolv_conf(c: &Container, host_network: bool, host_resolv: &str) -> Stri
     s
 }
 
+/// `/etc/resolv.conf` of a container on a user-defined network: the embedded DNS server
+/// (which forwards to the host's resolvers, or `--dns`), the host's or `--dns-search`
+/// domains, and `ndots:0` with `--dns-option`s, as Docker writes it.
+pub fn resolv_conf_internal(c: &Container, host_resolv: &str) -> String {
+    let h = &c.host_config;
+    let mut search: Vec<String> = Vec::new();
+    for line in host_resolv.lines() {
+        let mut words = line.split_whitespace();
+        if matches!(words.next(), Some("search") | Some("domain")) {
+            search = words.map(str::to_string).collect();
+        }
+    }
+    if !h.dns_search.is_empty() {
+        search = if h.dns_search == ["."] {
+            Vec::new()
+        } else {
+            h.dns_search.clone()
+        };
+    }
+    let mut options = vec!["ndots:0".to_string()];
+    for o in &h.dns_options {
+        if o.starts_with("ndots:") {
+            options.retain(|x| !x.starts_with("ndots:"));
+        }
+        options.push(o.clone());
+    }
+    let mut s = format!("nameserver {}\n", berth_net::dns::DNS_ADDRESS);
+    if !search.is_empty() {
+        let _ = writeln!(s, "search {}", search.join(" "));
+    }
+    let _ = writeln!(s, "options {}", options.join(" "));
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +158,21 @@ mod tests {
         assert_eq!(out, "nameserver 8.8.8.8\nnameserver 8.8.4.4\nsearch lan\n");
         let out = resolv_conf(&c, true, "nameserver 127.0.0.53\n");
         assert_eq!(out, "nameserver 127.0.0.53\n");
+    }
+
+    #[test]
+    fn user_networks_resolve_through_the_embedded_server() {
+        let mut c = Container::default();
+        assert_eq!(
+            resolv_conf_internal(&c, "nameserver 10.0.0.1\nsearch lan\n"),
+            "nameserver 127.0.0.11\nsearch lan\noptions ndots:0\n"
+        );
+        c.host_config.dns_options = vec!["ndots:2".into(), "timeout:1".into()];
+        c.host_config.dns_search = vec![".".into()];
+        assert_eq!(
+            resolv_conf_internal(&c, "search lan\n"),
+            "nameserver 127.0.0.11\noptions ndots:2 timeout:1\n"
+        );
     }
 
     #[test]
@@ -136,9 +193,15 @@ mod tests {
         let mut c = Container::default();
         c.config.hostname = "abc".into();
         c.host_config.extra_hosts = vec!["db:10.0.0.5".into()];
-        let out = hosts(&c, false, Some("172.17.0.2"), "");
+        let out = hosts(
+            &c,
+            false,
+            Some("172.17.0.2"),
+            "172.17.0.3\tdb 0123abcd\n",
+            "",
+        );
         assert!(out.starts_with("127.0.0.1\tlocalhost\n"));
-        assert!(out.contains("10.0.0.5\tdb\n"));
+        assert!(out.contains("10.0.0.5\tdb\n172.17.0.3\tdb 0123abcd\n172.17.0.2\tabc\n"));
         assert!(out.ends_with("172.17.0.2\tabc\n"));
     }
 }

@@ -109,6 +109,7 @@ impl Engine {
             c.state.exit_code = exit.code as i64;
             c.state.finished_at = Some(finished);
         });
+        self.network_down(&entry).await;
         let _ = self.persist(&entry);
         self.container_event(&entry, "die", &[("exitCode", exit.code.to_string())]);
         let snapshot = entry.snapshot();

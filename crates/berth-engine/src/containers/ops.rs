@@ -102,6 +102,8 @@ impl Engine {
             return Err(e);
         }
         self.containers.release_name(&old_name, &id);
+        self.refresh_dns_names(&entry);
+        let _ = self.persist(&entry);
         self.container_event(&entry, "rename", &[("oldName", format!("/{old_name}"))]);
         Ok(())
     }

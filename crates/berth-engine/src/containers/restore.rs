@@ -41,10 +41,15 @@ impl Engine {
                     if conn.is_some() {
                         live.insert(key);
                     }
+                    // Addresses and ports are taken again before the monitor can release
+                    // them for an exit that happened while the daemon was away.
+                    self.network_restore(&entry).await;
                     self.spawn_monitor(entry, conn);
                 }
                 Status::Removing => to_destroy.push(id),
                 _ => {
+                    // A start that the daemon did not finish: its namespace goes.
+                    self.network_down(&entry).await;
                     let wants = matches!(policy, RestartPolicyName::Always)
                         || (policy == RestartPolicyName::UnlessStopped && !manual);
                     if wants && started && !manual {

@@ -55,15 +55,22 @@ impl Engine {
         }
         let t0 = std::time::Instant::now();
         let joins = self.namespace_joins(&c)?;
+        let links = self.link_entries(&c)?;
+        if let Err(e) = self.network_up(entry).await {
+            self.start_failed(entry, &c, &e.to_string()).await;
+            return Err(e);
+        }
+        let c = entry.snapshot();
         let wait_attach = pending_attach_count(entry) > 0;
         let prepared = {
             let engine = self.clone();
             let c = c.clone();
-            Self::blocking(move || engine.prepare(&c, joins, wait_attach)).await
+            Self::blocking(move || engine.prepare(&c, joins, links, wait_attach)).await
         };
         let prepared = match prepared {
             Ok(p) => p,
             Err(e) => {
+                self.network_down(entry).await;
                 self.start_failed(entry, &c, &e.to_string()).await;
                 return Err(e);
             }
@@ -92,6 +99,7 @@ impl Engine {
                 Ok(())
             }
             Err(message) => {
+                self.network_down(entry).await;
                 self.release_volume_sources(&c);
                 let rootfs = self
                     .storage
@@ -151,6 +159,11 @@ impl Engine {
             let Some(other) = mode.strip_prefix("container:") else {
                 return Ok(None);
             };
+            if ns == "net" && other.is_empty() {
+                return Err(Error::invalid(
+                    "invalid network mode: container: needs a name",
+                ));
+            }
             let e = self.container(other)?;
             let (pid, running, id) = e.read(|o| (o.state.pid, o.state.is_running(), o.id.clone()));
             if !running || pid <= 0 {
@@ -163,7 +176,12 @@ impl Engine {
             }
             Ok(Some(PathBuf::from(format!("/proc/{pid}/ns/{ns}"))))
         };
+        let net_container = match c.host_config.network_mode.strip_prefix("container:") {
+            Some(other) => Some(self.container(other)?.id()),
+            None => None,
+        };
         Ok(Joins {
+            net_container,
             net: join(&c.host_config.network_mode, "network", "net")?,
             ipc: join(&c.host_config.ipc_mode, "IPC namespace", "ipc")?,
             pid: join(&c.host_config.pid_mode, "PID namespace", "pid")?,
@@ -171,16 +189,28 @@ impl Engine {
     }
 
     /// Blocking part of start: rootfs, /etc files, working dir, OCI bundle.
-    fn prepare(&self, c: &Container, joins: Joins, wait_attach: bool) -> Result<Prepared> {
+    fn prepare(
+        &self,
+        c: &Container,
+        joins: Joins,
+        links: (String, Vec<String>),
+        wait_attach: bool,
+    ) -> Result<Prepared> {
         self.mount_volume_sources(c)?;
-        let prepared = self.prepare_mounted(c, joins, wait_attach);
+        let prepared = self.prepare_mounted(c, joins, links, wait_attach);
         if prepared.is_err() {
             self.release_volume_sources(c);
         }
         prepared
     }
 
-    fn prepare_mounted(&self, c: &Container, joins: Joins, wait_attach: bool) -> Result<Prepared> {
+    fn prepare_mounted(
+        &self,
+        c: &Container,
+        joins: Joins,
+        links: (String, Vec<String>),
+        wait_attach: bool,
+    ) -> Result<Prepared> {
         let rootfs = self.storage.mount_rw(&c.layer_key)?;
         let dir = self.container_dir(&c.id);
         std::fs::create_dir_all(&dir)?;
@@ -199,11 +229,39 @@ impl Engine {
         let etc_hosts = dir.join("hosts");
         let etc_resolv = dir.join("resolv.conf");
         std::fs::write(&etc_hostname, format!("{hostname}\n"))?;
-        std::fs::write(&etc_hosts, etc::hosts(c, host_network, None, &host_hosts))?;
-        // A resolv.conf the user edited inside the container is kept across restarts.
-        if !etc_resolv.exists() || c.resolv_conf_path.is_empty() {
-            std::fs::write(&etc_resolv, etc::resolv_conf(c, host_network, &host_resolv))?;
-        }
+        let (link_hosts, link_env) = links;
+        let own_ip = c
+            .networks
+            .attachments
+            .iter()
+            .find_map(|(_, a)| a.endpoint.as_ref().map(|e| e.ip.as_str()));
+        let embedded_dns = c
+            .networks
+            .attachments
+            .iter()
+            .any(|(_, a)| a.endpoint.as_ref().is_some_and(|e| !e.dns_names.is_empty()));
+        let (hosts, resolv) = match &joins.net_container {
+            // Sharing another container's stack: its names and resolvers too.
+            Some(other) => {
+                let dir = self.container_dir(other);
+                (
+                    std::fs::read_to_string(dir.join("hosts"))
+                        .unwrap_or_else(|_| etc::hosts(c, false, None, "", "")),
+                    std::fs::read_to_string(dir.join("resolv.conf"))
+                        .unwrap_or_else(|_| etc::resolv_conf(c, false, &host_resolv)),
+                )
+            }
+            None => (
+                etc::hosts(c, host_network, own_ip, &link_hosts, &host_hosts),
+                if embedded_dns {
+                    etc::resolv_conf_internal(c, &host_resolv)
+                } else {
+                    etc::resolv_conf(c, host_network, &host_resolv)
+                },
+            ),
+        };
+        std::fs::write(&etc_hosts, hosts)?;
+        std::fs::write(&etc_resolv, resolv)?;
         if !c.config.working_dir.is_empty() {
             crate::fsutil::mkdir_in_root(&rootfs, Path::new(&c.config.working_dir), 0, 0).map_err(
                 |e| {
@@ -217,6 +275,9 @@ impl Engine {
         let network = match (&joins.net, c.host_config.network_mode.as_str()) {
             (Some(p), _) => NetworkNamespace::Path(p.clone()),
             (None, "host") => NetworkNamespace::Host,
+            _ if !c.networks.sandbox_key.is_empty() => {
+                NetworkNamespace::Path(PathBuf::from(&c.networks.sandbox_key))
+            }
             _ => NetworkNamespace::New,
         };
         let ns_mode = |mode: &str, join: &Option<PathBuf>| match (join, mode) {
@@ -238,9 +299,18 @@ impl Engine {
         };
         let mut args = vec![c.path.clone()];
         args.extend(c.args.iter().cloned());
+        let with_links;
+        let config = if link_env.is_empty() {
+            &c.config
+        } else {
+            let mut cfg = c.config.clone();
+            cfg.env.extend(link_env);
+            with_links = cfg;
+            &with_links
+        };
         let req = SpecRequest {
             id: &c.id,
-            config: &c.config,
+            config,
             host: &c.host_config,
             args,
             rootfs: rootfs.clone(),
@@ -381,6 +451,8 @@ impl Engine {
 }
 
 struct Joins {
+    /// The container whose network namespace (and /etc files) this one shares.
+    net_container: Option<String>,
     net: Option<PathBuf>,
     ipc: Option<PathBuf>,
     pid: Option<PathBuf>,
