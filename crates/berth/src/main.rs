@@ -86,7 +86,12 @@ fn root_help() -> String {
     for (name, about) in commands::SUMMARY {
         s.push_str(&format!("  {name:<11} {about}\n"));
     }
-    s.push_str("\nManagement Commands:\n  container   Manage containers\n  image       Manage images\n  system      Manage berth\n");
+    s.push_str("\nManagement Commands:\n");
+    let mut groups: Vec<_> = commands::GROUPS.iter().collect();
+    groups.sort_by_key(|g| g.0);
+    for (name, about, _) in groups {
+        s.push_str(&format!("  {name:<11} {about}\n"));
+    }
     s.push_str("\nRun 'berth COMMAND --help' for more information on a command.\n");
     s
 }
