@@ -2,12 +2,17 @@
 //! management aliases (`container ls` = `ps`, `image rm` = `rmi`), and [`Ctx`], which owns
 //! the API client and negotiates the API version on first use.
 
+mod changes;
 mod container;
+mod cp;
+mod events;
 mod exec;
 mod image;
 mod inspect;
 mod list;
 mod network;
+mod registry;
+mod stats;
 mod system;
 mod volume;
 
@@ -15,7 +20,7 @@ use crate::client::{Client, ClientError, TlsOptions};
 use crate::flags::{self, b, default_true, l, v, vd, Flag, FlagError, Spec};
 use crate::StatusError;
 
-/// One-line summaries for the root help.
+/// One-line summaries for the root help (printed sorted).
 pub const SUMMARY: &[(&str, &str)] = &[
     (
         "attach",
@@ -33,6 +38,8 @@ pub const SUMMARY: &[(&str, &str)] = &[
     ("inspect", "Return low-level information on Docker objects"),
     ("kill", "Kill one or more running containers"),
     ("load", "Load an image from a tar archive or STDIN"),
+    ("login", "Authenticate to a registry"),
+    ("logout", "Log out from a registry"),
     ("logs", "Fetch the logs of a container"),
     ("pause", "Pause all processes within one or more containers"),
     (
@@ -68,6 +75,22 @@ pub const SUMMARY: &[(&str, &str)] = &[
         "wait",
         "Block until one or more containers stop, then print their exit codes",
     ),
+    ("search", "Search Docker Hub for images"),
+    (
+        "cp",
+        "Copy files/folders between a container and the local filesystem",
+    ),
+    ("commit", "Create a new image from a container's changes"),
+    (
+        "diff",
+        "Inspect changes to files or directories on a container's filesystem",
+    ),
+    ("export", "Export a container's filesystem as a tar archive"),
+    (
+        "stats",
+        "Display a live stream of container(s) resource usage statistics",
+    ),
+    ("events", "Get real time events from the server"),
 ];
 
 /// Shared state of one invocation.
@@ -76,6 +99,8 @@ pub struct Ctx {
     tls: Option<TlsOptions>,
     client: Option<Client>,
     pub debug: bool,
+    /// `--config`: docker's client configuration directory, when given.
+    pub config_dir: String,
 }
 
 impl Ctx {
@@ -85,7 +110,15 @@ impl Ctx {
             tls,
             client: None,
             debug,
+            config_dir: String::new(),
         }
+    }
+
+    /// The `X-Registry-Auth` header docker sends for an image reference's registry.
+    pub fn registry_auth(&self, domain: &str) -> anyhow::Result<String> {
+        let cfg =
+            crate::config::ConfigFile::load(&crate::config::config_dir(Some(&self.config_dir)))?;
+        crate::config::registry_auth_header(&cfg, domain)
     }
 
     /// The client, after version negotiation (one `/_ping`).
@@ -387,6 +420,54 @@ pub fn command(name: &str) -> Option<Command> {
         "network disconnect" => cmd("disconnect [OPTIONS] NETWORK CONTAINER", "Disconnect a container from a network", "", Exact(2), vec![
             b("force", Some('f'), "Force the container to disconnect from a network"),
         ]),
+        "login" => cmd("login [OPTIONS] [SERVER]", "Authenticate to a registry.\nDefaults to Docker Hub if no server is specified.", "", Range(0, 1), vec![
+            v("password", Some('p'), "string", "Password or Personal Access Token (PAT)"),
+            b("password-stdin", None, "Take the Password or Personal Access Token (PAT) from stdin"),
+            v("username", Some('u'), "string", "Username"),
+        ]),
+        "logout" => cmd("logout [SERVER]", "Log out from a registry.\nIf no server is specified, the default is defined by the daemon.", "", Range(0, 1), vec![]),
+        "search" => cmd("search [OPTIONS] TERM", "Search Docker Hub for images", "", Exact(1), vec![
+            Flag { typ: "filter", ..l("filter", Some('f'), "Filter output based on conditions provided") },
+            v("format", None, "string", "Pretty-print search using a Go template"),
+            v("limit", None, "int", "Max number of search results"),
+            b("no-trunc", None, "Don't truncate output"),
+        ]),
+        "cp" => cmd("cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH", "Copy files/folders between a container and the local filesystem\n\nUse '-' as the source to read a tar archive from stdin\nand extract it to a directory destination in a container.\nUse '-' as the destination to stream a tar archive of a\ncontainer source to stdout.", "berth container cp, berth cp", Exact(2), vec![
+            b("archive", Some('a'), "Archive mode (copy all uid/gid information)"),
+            b("follow-link", Some('L'), "Always follow symbol link in SRC_PATH"),
+            b("quiet", Some('q'), "Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached"),
+        ]),
+        "commit" => cmd("commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes", "berth container commit, berth commit", Range(1, 2), vec![
+            v("author", Some('a'), "string", "Author (e.g., \"John Hannibal Smith <hannibal@a-team.com>\")"),
+            l("change", Some('c'), "Apply Dockerfile instruction to the created image"),
+            v("message", Some('m'), "string", "Commit message"),
+            default_true(b("pause", Some('p'), "Pause container during commit")),
+        ]),
+        "diff" => cmd("diff CONTAINER", "Inspect changes to files or directories on a container's filesystem", "berth container diff, berth diff", Exact(1), vec![]),
+        "export" => cmd("export [OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive", "berth container export, berth export", Exact(1), vec![
+            v("output", Some('o'), "string", "Write to a file, instead of STDOUT"),
+        ]),
+        "stats" => cmd("stats [OPTIONS] [CONTAINER...]", "Display a live stream of container(s) resource usage statistics", "berth container stats, berth stats", Min(0), vec![
+            b("all", Some('a'), "Show all containers (default shows just running)"),
+            format_flag("Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.\nRefer to https://docs.docker.com/engine/cli/formatting/ for more information about formatting output with templates"),
+            b("no-stream", None, "Disable streaming stats and only pull the first result"),
+            b("no-trunc", None, "Do not truncate output"),
+        ]),
+        "events" => cmd("events [OPTIONS]", "Get real time events from the server", "berth system events, berth events", Args::None, vec![
+            filter_flag(),
+            format_flag("Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.\nRefer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates"),
+            v("since", None, "string", "Show all events created since timestamp"),
+            v("until", None, "string", "Stream events until this timestamp"),
+        ]),
+        "system df" => cmd("df [OPTIONS]", "Show berth disk usage", "", Args::None, vec![
+            format_flag(LIST_FORMAT_HELP),
+            b("verbose", Some('v'), "Show detailed information on space usage"),
+        ]),
+        "image prune" => cmd("prune [OPTIONS]", "Remove unused images", "", Args::None, vec![
+            b("all", Some('a'), "Remove all unused images, not just dangling ones"),
+            Flag { typ: "filter", ..l("filter", None, "Provide filter values (e.g. \"until=<timestamp>\")") },
+            b("force", Some('f'), "Do not prompt for confirmation"),
+        ]),
         _ => return Option::None,
     };
     Some(c)
@@ -403,17 +484,21 @@ fn resolve(cmd: &str, rest: &[String]) -> Option<(&'static str, String, usize)> 
             ("container", "inspect") => Some("container inspect"),
             ("container", s) => [
                 "run", "create", "start", "stop", "restart", "kill", "pause", "unpause", "logs",
-                "wait", "top", "exec", "attach", "rename", "update", "port",
+                "wait", "top", "exec", "attach", "rename", "update", "port", "cp", "commit",
+                "diff", "export", "stats",
             ]
             .into_iter()
             .find(|c| *c == s),
             ("image", "ls" | "list") => Some("images"),
             ("image", "rm" | "remove") => Some("rmi"),
             ("image", "inspect") => Some("image inspect"),
+            ("image", "prune") => Some("image prune"),
             ("image", s) => ["tag", "save", "load", "import", "pull", "push", "history"]
                 .into_iter()
                 .find(|c| *c == s),
             ("system", "info") => Some("info"),
+            ("system", "df") => Some("system df"),
+            ("system", "events") => Some("events"),
             ("volume", "ls" | "list") => Some("volume ls"),
             ("volume", "rm" | "remove") => Some("volume rm"),
             ("volume", "create") => Some("volume create"),
@@ -478,7 +563,11 @@ fn args_error(path: &str, usage: &str, rule: Args, n: usize) -> Option<anyhow::E
 
 /// Management commands: name, summary, and subcommands listed in their help.
 /// A management command: name, summary, and its subcommands with their summaries.
-pub type Group = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+pub type Group = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
 
 pub const GROUPS: &[Group] = &[
     ("container", "Manage containers", &[]),
@@ -638,6 +727,17 @@ pub async fn dispatch(mut ctx: Ctx, cmd: &str, rest: Vec<String>) -> anyhow::Res
         "push" => image::push(&mut ctx, &p).await,
         "version" => system::version(&mut ctx, &p).await,
         "info" => system::info(&mut ctx, &p).await,
+        "cp" => cp::cp(&mut ctx, &p).await,
+        "commit" => changes::commit(&mut ctx, &p).await,
+        "diff" => changes::diff(&mut ctx, &p).await,
+        "export" => changes::export(&mut ctx, &p).await,
+        "stats" => stats::stats(&mut ctx, &p).await,
+        "events" => events::events(&mut ctx, &p).await,
+        "system df" => system::df(&mut ctx, &p).await,
+        "image prune" => image::prune(&mut ctx, &p).await,
+        "login" => registry::login(&mut ctx, &p).await,
+        "logout" => registry::logout(&mut ctx, &p).await,
+        "search" => registry::search(&mut ctx, &p).await,
         "volume create" => volume::create(&mut ctx, &p).await,
         "volume ls" => volume::ls(&mut ctx, &p).await,
         "volume inspect" => volume::inspect_cmd(&mut ctx, &p).await,
