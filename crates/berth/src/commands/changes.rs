@@ -46,7 +46,10 @@ pub async fn commit(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
 /// `diff` lines: `C` changed, `A` added, `D` deleted (the API's kinds 0, 1, 2).
 pub fn diff_lines(changes: &Json) -> String {
     let mut out = String::new();
-    for c in changes.as_array().into_iter().flatten() {
+    // docker sorts the daemon's changes by path.
+    let mut changes: Vec<&Json> = changes.as_array().into_iter().flatten().collect();
+    changes.sort_by(|a, b| a["Path"].as_str().cmp(&b["Path"].as_str()));
+    for c in changes {
         let kind = match c["Kind"].as_u64() {
             Some(0) => "C",
             Some(1) => "A",
@@ -116,6 +119,8 @@ mod tests {
     fn diff_prints_kind_letters() {
         let v = json!([{"Kind": 0, "Path": "/bin"}, {"Kind": 2, "Path": "/bin/ls"}, {"Kind": 1, "Path": "/newfile"}]);
         assert_eq!(diff_lines(&v), "C /bin\nD /bin/ls\nA /newfile\n");
+        let v = json!([{"Kind": 1, "Path": "/z"}, {"Kind": 1, "Path": "/a"}]);
+        assert_eq!(diff_lines(&v), "A /a\nA /z\n");
     }
 
     #[test]

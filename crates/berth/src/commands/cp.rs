@@ -339,6 +339,8 @@ pub fn untar(r: impl Read, dir: &Path, rebase: Option<&(String, String)>) -> any
             }
         }
     }
+    // Read the stream to its end (the trailing zero blocks), as docker counts every byte.
+    std::io::copy(&mut ar.into_inner(), &mut std::io::sink())?;
     for (d, mtime) in dirs.into_iter().rev() {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
         if let Ok(f) = std::fs::File::open(&d) {
@@ -677,8 +679,9 @@ async fn to_container(
         let (r, w) = tokio::io::duplex(64 * 1024);
         let rebase = prepared.rebase.clone();
         let counter = total.clone();
+        let rt = tokio::runtime::Handle::current();
         std::thread::spawn(move || {
-            let w = tokio_util_bridge::SyncWriter::new(w);
+            let w = tokio_util_bridge::SyncWriter::new(rt, w);
             let mut w = CountingWriter {
                 inner: w,
                 total: counter,
@@ -781,11 +784,8 @@ mod tokio_util_bridge {
     }
 
     impl SyncWriter {
-        pub fn new(w: tokio::io::DuplexStream) -> Self {
-            Self {
-                rt: tokio::runtime::Handle::current(),
-                w,
-            }
+        pub fn new(rt: tokio::runtime::Handle, w: tokio::io::DuplexStream) -> Self {
+            Self { rt, w }
         }
     }
 
