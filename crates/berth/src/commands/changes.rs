@@ -12,7 +12,18 @@ use std::io::{IsTerminal, Write};
 pub fn commit_query(p: &Parsed) -> anyhow::Result<Vec<(&'static str, String)>> {
     let (mut repo, mut tag) = (String::new(), String::new());
     if let Some(r) = p.args.get(1) {
-        let parsed = Reference::parse(r).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // docker prints the reference parser's own words, without detail.
+        let parsed = Reference::parse(r).map_err(|e| {
+            let msg = e.to_string();
+            match msg.split_once(": ") {
+                Some((head, tail))
+                    if head == "invalid reference format" && !tail.contains("lowercase") =>
+                {
+                    anyhow::anyhow!("{head}")
+                }
+                _ => anyhow::anyhow!("{msg}"),
+            }
+        })?;
         if parsed.digest().is_some() {
             anyhow::bail!("refusing to create a tag with a digest reference");
         }
@@ -76,15 +87,12 @@ pub async fn export(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
         anyhow::bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
     }
     if !output.is_empty() {
-        let parent = super::cp::split_dir_entry(&output).0;
-        match std::fs::metadata(&parent) {
-            Ok(m) if !m.is_dir() => anyhow::bail!(
-                "failed to export container: invalid output path: {parent:?} is not a directory"
-            ),
-            Err(_) => anyhow::bail!(
-                "failed to export container: invalid output path: directory {parent:?} does not exist"
-            ),
-            _ => {}
+        let parent = super::cp::split_dir_entry(&super::cp::clean(&output)).0;
+        if let Err(e) = std::fs::metadata(&parent) {
+            anyhow::bail!(
+                "failed to export container: invalid output path: stat {parent}: {}",
+                crate::opts::io_reason(&e)
+            );
         }
     }
     let client = ctx.client().await?.clone();

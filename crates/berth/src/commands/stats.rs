@@ -200,12 +200,15 @@ pub fn render(entries: &[StatsEntry], format: &str, trunc: bool) -> anyhow::Resu
     crate::template::render_rows(&Format::new(&stats_format(format)), &stats_headers(), &rows)
 }
 
-/// One redraw on a terminal: home the cursor, erase the rest of each line, then below.
+/// One redraw of the streaming table, byte for byte as docker 28 writes it: the cursor homed and
+/// the table, then every line of that text again with ` ESC[K` appended (docker splits its
+/// buffer and appends to the same buffer, so the table goes out twice), then `ESC[J`.
 pub fn redraw(text: &str) -> String {
-    let mut out = String::from("\x1b[H");
-    for line in text.trim_end_matches('\n').split('\n') {
+    let first = format!("\x1b[H{text}");
+    let mut out = first.clone();
+    for line in first.split('\n') {
         out.push_str(line);
-        out.push_str("\x1b[K\n");
+        out.push_str(" \x1b[K\n");
     }
     out.push_str("\x1b[J");
     out
@@ -325,25 +328,23 @@ pub async fn stats(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
             .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone())
             .collect()
     };
-    if no_stream {
-        for _ in 0..targets.len() {
-            if rx.recv().await.is_none() {
-                break;
-            }
+    // Every container reports once (or fails) before anything is drawn.
+    for _ in 0..targets.len() {
+        if rx.recv().await.is_none() {
+            break;
         }
+    }
+    if no_stream {
         print!("{}", render(&snapshot(&slots), &format, trunc)?);
         return Ok(());
     }
-    let terminal = crate::term::stdout_is_tty();
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    let period = std::time::Duration::from_millis(500);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         tick.tick().await;
         let text = render(&snapshot(&slots), &format, trunc)?;
-        if terminal {
-            print!("{}", redraw(&text));
-        } else {
-            print!("{text}");
-        }
+        // docker redraws with escape sequences whether or not stdout is a terminal.
+        print!("{}", redraw(&text));
         use std::io::Write as _;
         std::io::stdout().flush()?;
     }
@@ -421,6 +422,9 @@ mod tests {
 
     #[test]
     fn redraws_home_the_cursor_and_erase_leftovers() {
-        assert_eq!(redraw("A\nB\n"), "\x1b[HA\x1b[K\nB\x1b[K\n\x1b[J");
+        assert_eq!(
+            redraw("A\nB\n"),
+            "\x1b[HA\nB\n\x1b[HA \x1b[K\nB \x1b[K\n \x1b[K\n\x1b[J"
+        );
     }
 }
