@@ -128,6 +128,10 @@ pub fn json_body(v: &Json) -> Body {
         .boxed()
 }
 
+pub fn bytes_body(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
 /// A stream of bytes read from `r` as a request body (`load`, `import`).
 pub fn reader_body<R: AsyncRead + Unpin + Send + Sync + 'static>(r: R) -> Body {
     use tokio::io::AsyncReadExt;
