@@ -3,14 +3,18 @@
 # writes bench/results/latest.json. Needs root and release binaries:
 #   cargo build --release -p berthd -p berth
 #   cargo rustc --release -p berth-shim --bin berth-shim -- -C target-feature=+crt-static
-#   bench/run.sh [scenario...]     (scenarios: run exec ps memory; default all)
+#   bench/run.sh [scenario...]     (scenarios: run exec ps memory net; default all)
+# `net` restarts both daemons with bridge networking (see lib.sh) and measures
+# container-to-container and host-to-published-port throughput (iperf3), connect latency
+# through a published port, and `run --rm` on a user-defined network.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-20}
 WARMUP=${WARMUP:-3}
 OUT=$REPO/bench/results
 mkdir -p "$OUT"
-scenarios=("$@"); [ ${#scenarios[@]} -gt 0 ] || scenarios=(run exec ps memory)
+scenarios=("$@"); [ ${#scenarios[@]} -gt 0 ] || scenarios=(run exec ps memory net)
+IPERF_SECS=${IPERF_SECS:-5}
 trap stop_daemons EXIT
 [ -n "${BENCH_KEEP:-}" ] && trap - EXIT
 stop_daemons
@@ -86,6 +90,45 @@ PY
       printf '%-28s berthd %6s KiB   dockerd+containerd %6s KiB\n' "idle daemon RSS" "$bd" "$dd"
       printf '%-28s berth-shim %6s KiB   containerd-shim %6s KiB\n' "per-container monitor RSS" "$bs" "$ds"
       berth rm -f $(berth ps -q) >/dev/null; dock rm -f $(dock ps -q) >/dev/null
+      ;;
+    net)
+      stop_daemons
+      BENCH_NET=1
+      mkdir -p "$BENCH_DIR"
+      start_berthd
+      start_dockerd
+      load_busybox
+      load_netbench
+      berth network create benchnet >/dev/null; dock network create benchnet >/dev/null
+      gbits() { python3 -c "import json,sys; print('%.2f' % (json.load(sys.stdin)['end']['sum_received']['bits_per_second']/1e9))"; }
+      ratio() { python3 -c "print('%.2f' % ($1/$2))"; }
+      # Container to container on one user-defined network.
+      berth run -d --name ipsrv --network benchnet netbench iperf3 -s >/dev/null
+      dock run -d --name ipsrv --network benchnet netbench iperf3 -s >/dev/null
+      sleep 1
+      b=$(berth run --rm --network benchnet netbench iperf3 -c ipsrv -t "$IPERF_SECS" -J | gbits)
+      d=$(dock run --rm --network benchnet netbench iperf3 -c ipsrv -t "$IPERF_SECS" -J | gbits)
+      add "{\"scenario\":\"net-c2c-gbits\",\"berth\":$b,\"docker\":$d}"
+      printf '%-28s berth %8s Gb/s docker %8s Gb/s ratio %5s\n' "container->container tcp" "$b" "$d" "$(ratio "$b" "$d")"
+      # The host to a port published on all addresses, through 127.0.0.1.
+      berth run -d --name ippub -p 15201:5201 netbench iperf3 -s >/dev/null
+      dock run -d --name ippub -p 15201:5201 netbench iperf3 -s >/dev/null
+      sleep 1
+      b=$(iperf3 -c 127.0.0.1 -p 15201 -t "$IPERF_SECS" -J | gbits)
+      d=$(in_dockerd_netns iperf3 -c 127.0.0.1 -p 15201 -t "$IPERF_SECS" -J | gbits)
+      add "{\"scenario\":\"net-published-loopback-gbits\",\"berth\":$b,\"docker\":$d}"
+      printf '%-28s berth %8s Gb/s docker %8s Gb/s ratio %5s\n' "host->127.0.0.1:published" "$b" "$d" "$(ratio "$b" "$d")"
+      # Connect and read a short answer through the published port.
+      berth run -d --name echo -p 15007:7 busybox nc -ll -p 7 -e /bin/echo ok >/dev/null
+      dock run -d --name echo -p 15007:7 busybox nc -ll -p 7 -e /bin/echo ok >/dev/null
+      sleep 1
+      b=$(python3 "$REPO/bench/connlat.py" 15007 1000)
+      d=$(in_dockerd_netns python3 "$REPO/bench/connlat.py" 15007 1000)
+      add "{\"scenario\":\"net-published-connect-us\",\"berth\":$b,\"docker\":$d}"
+      printf '%-28s berth %8s us   docker %8s us   ratio %5s\n' "connect+answer via port" "$b" "$d" "$(ratio "$b" "$d")"
+      bench run-rm-user-network \
+        "$BIN/berth -H unix://$BERTH_SOCK run --rm --network benchnet busybox true" \
+        "$DOCKER_CLI -H unix://$DOCKER_SOCK run --rm --network benchnet busybox true"
       ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac
