@@ -3,7 +3,8 @@
 # writes bench/results/latest.json. Needs root and release binaries:
 #   cargo build --release -p berthd -p berth
 #   cargo rustc --release -p berth-shim --bin berth-shim -- -C target-feature=+crt-static
-#   bench/run.sh [scenario...]     (scenarios: run exec ps memory net; default all)
+#   bench/run.sh [scenario...]     (scenarios: run exec ps memory stats logs health net;
+#                                   default all)
 # `net` restarts both daemons with bridge networking (see lib.sh) and measures
 # container-to-container and host-to-published-port throughput (iperf3), connect latency
 # through a published port, and `run --rm` on a user-defined network.
@@ -13,7 +14,10 @@ RUNS=${RUNS:-20}
 WARMUP=${WARMUP:-3}
 OUT=$REPO/bench/results
 mkdir -p "$OUT"
-scenarios=("$@"); [ ${#scenarios[@]} -gt 0 ] || scenarios=(run exec ps memory net)
+scenarios=("$@"); [ ${#scenarios[@]} -gt 0 ] || scenarios=(run exec ps memory stats logs health net)
+STATS_CONTAINERS=${STATS_CONTAINERS:-50}
+LOG_MB=${LOG_MB:-100}
+HEALTH_CONTAINERS=${HEALTH_CONTAINERS:-50}
 IPERF_SECS=${IPERF_SECS:-5}
 trap stop_daemons EXIT
 [ -n "${BENCH_KEEP:-}" ] && trap - EXIT
@@ -90,6 +94,63 @@ PY
       printf '%-28s berthd %6s KiB   dockerd+containerd %6s KiB\n' "idle daemon RSS" "$bd" "$dd"
       printf '%-28s berth-shim %6s KiB   containerd-shim %6s KiB\n' "per-container monitor RSS" "$bs" "$ds"
       berth rm -f $(berth ps -q) >/dev/null; dock rm -f $(dock ps -q) >/dev/null
+      ;;
+    stats)
+      # `stats --no-stream` over many running containers: each CLI against its daemon, and
+      # the docker CLI against berthd (whose own ticker makes it wait 500 ms at least).
+      for i in $(seq "$STATS_CONTAINERS"); do
+        berth run -d busybox sleep 100000 >/dev/null; dock run -d busybox sleep 100000 >/dev/null
+      done
+      sleep 2
+      json=$BENCH_DIR/stats.json
+      hyperfine -N -w 1 -r "${STATS_RUNS:-5}" --export-json "$json" \
+        "$BIN/berth -H unix://$BERTH_SOCK stats --no-stream" \
+        "$DOCKER_CLI -H unix://$DOCKER_SOCK stats --no-stream" \
+        "$DOCKER_CLI -H unix://$BERTH_SOCK stats --no-stream" >/dev/null
+      b=$(median_ms "$json" 0); d=$(median_ms "$json" 1); db=$(median_ms "$json" 2)
+      add "{\"scenario\":\"stats-no-stream-$STATS_CONTAINERS\",\"berth_ms\":$b,\"docker_ms\":$d,\"docker_cli_on_berthd_ms\":$db}"
+      printf '%-28s berth %8s ms   docker %8s ms   ratio %5.2f   (docker CLI on berthd %s ms)\n' \
+        "stats-no-stream-$STATS_CONTAINERS" "$b" "$d" "$(python3 -c "print($b/$d)")" "$db"
+      berth rm -f $(berth ps -q) >/dev/null; dock rm -f $(dock ps -q) >/dev/null
+      ;;
+    logs)
+      # A container writes LOG_MB of 100-byte lines to stdout (json-file on both, rotation
+      # large enough to keep it all); then `logs` reads it back.
+      line=$(printf 'x%.0s' $(seq 99))
+      mbps() { python3 -c "print('%.1f' % ($LOG_MB * 1e6 / 1048576 / $1))"; }
+      for who in berth dock; do
+        start=$(date +%s.%N)
+        $who run -d --name logw --log-opt max-size=4g busybox sh -c "yes $line | head -c $((LOG_MB * 1000000))" >/dev/null
+        $who wait logw >/dev/null
+        end=$(date +%s.%N)
+        write=$(python3 -c "print($end - $start)")
+        bytes=$($who logs logw 2>/dev/null | wc -c)
+        [ "$bytes" -eq $((LOG_MB * 1000000)) ] || { echo "logs: $who read back $bytes bytes" >&2; exit 1; }
+        start=$(date +%s.%N); $who logs logw >/dev/null 2>&1; end=$(date +%s.%N)
+        read=$(python3 -c "print($end - $start)")
+        eval "${who}_write=$write ${who}_read=$read"
+        $who rm -f logw >/dev/null
+      done
+      bw=$(mbps "$berth_write"); dw=$(mbps "$dock_write"); br=$(mbps "$berth_read"); dr=$(mbps "$dock_read")
+      add "{\"scenario\":\"logs-${LOG_MB}mb\",\"berth_write_mib_s\":$bw,\"docker_write_mib_s\":$dw,\"berth_read_mib_s\":$br,\"docker_read_mib_s\":$dr}"
+      printf '%-28s berth %8s MiB/s docker %8s MiB/s ratio %5.2f\n' "logs: write end to end" "$bw" "$dw" "$(python3 -c "print($bw/$dw)")"
+      printf '%-28s berth %8s MiB/s docker %8s MiB/s ratio %5.2f\n' "logs: read back" "$br" "$dr" "$(python3 -c "print($br/$dr)")"
+      ;;
+    health)
+      # Daemon memory per container with a health check (every second): RSS with
+      # HEALTH_CONTAINERS checked containers minus RSS with as many unchecked ones.
+      n=$HEALTH_CONTAINERS
+      rss_with() { # flags...
+        for i in $(seq "$n"); do berth run -d "$@" busybox sleep 100000 >/dev/null; dock run -d "$@" busybox sleep 100000 >/dev/null; done
+        sleep 8
+        echo "$(rss_kib "$BIN/berthd") $(rss_kib "dockerd --data-root $BENCH_DIR")"
+        berth rm -f $(berth ps -q) >/dev/null; dock rm -f $(dock ps -q) >/dev/null
+      }
+      read -r b0 d0 < <(rss_with)
+      read -r b1 d1 < <(rss_with --health-cmd true --health-interval 1s)
+      bk=$(python3 -c "print('%.1f' % (($b1 - $b0) / $n))"); dk=$(python3 -c "print('%.1f' % (($d1 - $d0) / $n))")
+      add "{\"scenario\":\"health-daemon-kib-per-container\",\"berth\":$bk,\"docker\":$dk,\"berthd_kib_plain\":$b0,\"berthd_kib_checked\":$b1,\"dockerd_kib_plain\":$d0,\"dockerd_kib_checked\":$d1}"
+      printf '%-28s berthd %6s KiB   dockerd %6s KiB   (per checked container, %s containers)\n' "health check daemon memory" "$bk" "$dk" "$n"
       ;;
     net)
       stop_daemons

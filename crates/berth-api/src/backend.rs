@@ -15,6 +15,7 @@ use berth_engine::containers::commit::CommitContainer;
 use berth_engine::containers::exec::{ExecConfig, ExecInstance};
 use berth_engine::containers::ops::TopResult;
 use berth_engine::containers::remove::RemoveOptions;
+use berth_engine::containers::stats::{ContainerStats, StatsOptions};
 use berth_engine::containers::wait::WaitResult;
 use berth_engine::containers::{
     AttachStreams, ContainerListing, CreateContainer, ListContainers, LogLine, LogsOptions,
@@ -111,8 +112,15 @@ pub trait ContainerBackend: Send + Sync + 'static {
     fn resize(&self, _name: &str, _h: u16, _w: u16) -> impl Future<Output = Result<()>> + Send {
         async { unsupported("resize") }
     }
-    fn logs(&self, _name: &str, _opts: LogsOptions) -> Result<(bool, mpsc::Receiver<LogLine>)> {
+    fn logs(
+        &self,
+        _name: &str,
+        _opts: LogsOptions,
+    ) -> Result<(bool, mpsc::Receiver<Vec<LogLine>>)> {
         unsupported("logs")
+    }
+    fn stats(&self, _name: &str, _opts: StatsOptions) -> Result<mpsc::Receiver<ContainerStats>> {
+        unsupported("stats")
     }
     fn top(&self, _name: &str, _args: &str) -> impl Future<Output = Result<TopResult>> + Send {
         async { unsupported("top") }
@@ -379,8 +387,11 @@ impl ContainerBackend for EngineBackend {
         let (e, n) = (self.0.clone(), name.to_string());
         async move { e.resize_container(&n, h, w).await }
     }
-    fn logs(&self, name: &str, opts: LogsOptions) -> Result<(bool, mpsc::Receiver<LogLine>)> {
+    fn logs(&self, name: &str, opts: LogsOptions) -> Result<(bool, mpsc::Receiver<Vec<LogLine>>)> {
         self.0.container_logs(name, opts)
+    }
+    fn stats(&self, name: &str, opts: StatsOptions) -> Result<mpsc::Receiver<ContainerStats>> {
+        self.0.container_stats(name, opts)
     }
     fn top(&self, name: &str, args: &str) -> impl Future<Output = Result<TopResult>> + Send {
         let (e, n, a) = (self.0.clone(), name.to_string(), args.to_string());

@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_engine::containers::attach::{Input, OutputChunk};
 use berth_engine::containers::AttachStreams;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,12 +17,17 @@ pub const MULTIPLEXED_STREAM: &str = "application/vnd.docker.multiplexed-stream"
 
 /// One multiplexed frame: `[stream, 0, 0, 0, len (u32 BE)] + data`.
 pub fn frame(stream: u8, data: &[u8]) -> Bytes {
-    let mut b = BytesMut::with_capacity(8 + data.len());
-    b.put_u8(stream);
-    b.put_bytes(0, 3);
-    b.put_u32(data.len() as u32);
-    b.put_slice(data);
-    b.freeze()
+    let mut b = Vec::with_capacity(8 + data.len());
+    frame_into(&mut b, stream, data);
+    Bytes::from(b)
+}
+
+/// Appends one multiplexed frame to `out`.
+pub fn frame_into(out: &mut Vec<u8>, stream: u8, data: &[u8]) {
+    out.push(stream);
+    out.extend_from_slice(&[0, 0, 0]);
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(data);
 }
 
 /// Whether the client asked to hijack the connection (`Connection: Upgrade`, `Upgrade: tcp`).

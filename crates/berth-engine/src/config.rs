@@ -19,6 +19,8 @@ pub struct EngineConfig {
     pub shim_path: PathBuf,
     /// Parent of every container cgroup (`/<parent>/<id>`).
     pub cgroup_parent: String,
+    /// Where the host's cgroups are mounted.
+    pub cgroup_root: PathBuf,
     pub log_driver: String,
     pub log_opts: BTreeMap<String, String>,
     /// Init binary bind-mounted for `--init`.
@@ -46,6 +48,7 @@ impl EngineConfig {
             default_runtime: String::new(),
             shim_path: PathBuf::from("berth-shim"),
             cgroup_parent: "berth".to_string(),
+            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
             log_driver: "json-file".to_string(),
             log_opts: BTreeMap::new(),
             init_path: None,

@@ -38,6 +38,12 @@ pub struct Engine {
     pub(crate) net: networks::NetState,
     pub(crate) execs: containers::exec::ExecIndex,
     pub(crate) runtimes: config::Runtimes,
+    /// The host's cgroup layout (`None` when no cgroup hierarchy was found) and what it
+    /// can enforce.
+    pub(crate) cgroups: Option<berth_runtime::CgroupLayout>,
+    pub(crate) cgroup_support: berth_runtime::CgroupSupport,
+    /// Recent CPU samples of running containers, so `stats` answers with a CPU delta at once.
+    pub(crate) cpu_samples: containers::stats::CpuSamples,
     /// Held for reading while layers are applied but not yet part of an image, and for
     /// writing while unused layers are collected.
     pub(crate) layer_gc: tokio::sync::RwLock<()>,
@@ -83,6 +89,11 @@ impl Engine {
                 .await
                 .map_err(|e| Error::internal(e.to_string()))??;
         let runtimes = config::Runtimes::resolve(&cfg)?;
+        let cgroups = berth_runtime::CgroupLayout::detect(&cfg.cgroup_root).ok();
+        let cgroup_support = {
+            use berth_runtime::CgroupBackend;
+            cgroups.as_ref().map(|l| l.support()).unwrap_or_default()
+        };
         let engine = Arc::new(Self {
             images: images::ImageIndex::load(&db, &storage)?,
             containers: containers::ContainerIndex::default(),
@@ -93,6 +104,9 @@ impl Engine {
             storage: Arc::new(storage),
             events: events::Events::new(),
             runtimes,
+            cgroups,
+            cgroup_support,
+            cpu_samples: Default::default(),
             layer_gc: tokio::sync::RwLock::new(()),
             seccomp_bpf: std::sync::Mutex::new(std::collections::HashMap::new()),
             db,
@@ -101,6 +115,7 @@ impl Engine {
         });
         engine.init_networks().await?;
         engine.restore().await?;
+        engine.spawn_cpu_sampler();
         Ok(engine)
     }
 

@@ -29,6 +29,11 @@ pub struct SystemFacts {
     pub hostname: String,
     pub init_binary: String,
     pub started_at: DateTime<Utc>,
+    /// What the host's cgroups can enforce (`MemoryLimit`, `SwapLimit`, ...).
+    pub cgroup_support: berth_runtime::CgroupSupport,
+    pub ipv4_forwarding: bool,
+    /// Logging drivers this daemon has.
+    pub log_drivers: Vec<String>,
     pub warnings: Vec<String>,
 }
 
@@ -63,8 +68,17 @@ impl Engine {
         let all = self.containers.all().len();
         let (running, paused, stopped) = self.containers.count_by_status();
         let uname = rustix::system::uname();
-        let layout =
-            berth_runtime::cgroups::CgroupLayout::detect(std::path::Path::new("/sys/fs/cgroup"));
+        let cgroup_version = self
+            .cgroups
+            .as_ref()
+            .map(|l| l.version_string().to_string())
+            .unwrap_or_default();
+        let ipv4_forwarding =
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|s| s.trim() == "1");
+        let mut warnings = self.cgroup_support.info_warnings(&cgroup_version);
+        if !ipv4_forwarding {
+            warnings.push("WARNING: IPv4 forwarding is disabled".to_string());
+        }
         SystemFacts {
             containers: all,
             running,
@@ -75,9 +89,7 @@ impl Engine {
             backing_filesystem: "extfs".to_string(),
             logging_driver: self.cfg.log_driver.clone(),
             cgroup_driver: "cgroupfs".to_string(),
-            cgroup_version: layout
-                .map(|l| l.version_string().to_string())
-                .unwrap_or_default(),
+            cgroup_version,
             runtimes: self
                 .runtimes
                 .names()
@@ -102,7 +114,13 @@ impl Engine {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             started_at: self.started_at,
-            warnings: Vec::new(),
+            cgroup_support: self.cgroup_support.clone(),
+            ipv4_forwarding,
+            log_drivers: crate::containers::log_config::DRIVERS
+                .iter()
+                .map(|d| d.to_string())
+                .collect(),
+            warnings,
         }
     }
 }

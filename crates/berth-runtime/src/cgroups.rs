@@ -15,12 +15,16 @@
 //! println!("{} bytes, {} pids", stats.memory_usage, stats.pids_current);
 //! ```
 
+pub mod limits;
+pub mod support;
 mod v1;
 mod v2;
 
 use berth_core::error::{ErrorKind, HasKind};
+pub use limits::{CgroupLimits, DeviceThrottle, DeviceWeight, ThrottleKind};
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
+pub use support::CgroupSupport;
 pub use v1::V1Layout;
 pub use v2::V2Layout;
 
@@ -41,6 +45,15 @@ pub enum CgroupError {
         #[source]
         source: std::io::Error,
     },
+    #[error("writing {value:?} to {path}")]
+    Write {
+        path: PathBuf,
+        value: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Swap(#[from] limits::SwapConversionError),
     #[error("removing cgroups: {}", describe_failures(.failures))]
     Remove {
         failures: Vec<(PathBuf, std::io::Error)>,
@@ -51,6 +64,7 @@ impl HasKind for CgroupError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::Swap(_) => ErrorKind::InvalidArgument,
             _ => ErrorKind::Internal,
         }
     }
@@ -73,7 +87,8 @@ pub struct CpuThrottling {
     pub throttled_time_ns: u64,
 }
 
-/// One `major:minor op value` line of block I/O accounting (`op` is `read` or `write`).
+/// One `major:minor op value` line of block I/O accounting. `op` is spelt as the kernel
+/// spells it: `Read`, `Write`, `Sync`, `Async`, `Discard`, `Total` on v1, `read`/`write` on v2.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlkioEntry {
     pub major: u64,
@@ -111,25 +126,40 @@ pub struct CgroupStats {
     pub pids_current: u64,
     /// `None`: unlimited.
     pub pids_limit: Option<u64>,
+    /// Bytes per device and operation.
     pub blkio: Vec<BlkioEntry>,
+    /// Operations per device and operation.
+    pub blkio_serviced: Vec<BlkioEntry>,
     pub blkio_read_bytes: u64,
     pub blkio_write_bytes: u64,
 }
 
 impl CgroupStats {
     fn sum_blkio(&mut self) {
-        self.blkio_read_bytes = self
-            .blkio
-            .iter()
-            .filter(|e| e.op == "read")
-            .map(|e| e.value)
-            .sum();
-        self.blkio_write_bytes = self
-            .blkio
-            .iter()
-            .filter(|e| e.op == "write")
-            .map(|e| e.value)
-            .sum();
+        let sum = |op: &str| {
+            self.blkio
+                .iter()
+                .filter(|e| e.op.eq_ignore_ascii_case(op))
+                .map(|e| e.value)
+                .sum()
+        };
+        self.blkio_read_bytes = sum("read");
+        self.blkio_write_bytes = sum("write");
+    }
+}
+
+/// Where a container's OOM kills are counted: the memory cgroup directory and the cgroup
+/// version (v1 `memory.oom_control`, v2 `memory.events`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OomWatch {
+    pub version: u8,
+    pub dir: PathBuf,
+}
+
+impl OomWatch {
+    /// `v1:<dir>` or `v2:<dir>`, as `berth-shim --oom-watch` takes it.
+    pub fn to_arg(&self) -> String {
+        format!("v{}:{}", self.version, self.dir.display())
     }
 }
 
@@ -142,6 +172,19 @@ pub trait CgroupBackend {
 
     /// What the container's cgroups report.
     fn stats(&self, parent: &str, id: &str) -> Result<CgroupStats, CgroupError>;
+
+    /// The container's total CPU time in nanoseconds: one file read, for the periodic
+    /// samples that give `stats` its CPU delta at once.
+    fn cpu_usage(&self, parent: &str, id: &str) -> Result<u64, CgroupError>;
+
+    /// Writes `limits` into the container's cgroups (a running container's `update`).
+    fn update(&self, parent: &str, id: &str, limits: &CgroupLimits) -> Result<(), CgroupError>;
+
+    /// What the host's cgroups can enforce.
+    fn support(&self) -> CgroupSupport;
+
+    /// Where the container's OOM kills are counted, when there is a memory controller.
+    fn oom_watch(&self, parent: &str, id: &str) -> Option<OomWatch>;
 
     /// The host pids of every process in the container's cgroups (and their sub-cgroups),
     /// sorted; what `docker top` lists.
@@ -250,6 +293,18 @@ impl CgroupBackend for CgroupLayout {
     fn stats(&self, parent: &str, id: &str) -> Result<CgroupStats, CgroupError> {
         self.backend().stats(parent, id)
     }
+    fn cpu_usage(&self, parent: &str, id: &str) -> Result<u64, CgroupError> {
+        self.backend().cpu_usage(parent, id)
+    }
+    fn update(&self, parent: &str, id: &str, limits: &CgroupLimits) -> Result<(), CgroupError> {
+        self.backend().update(parent, id, limits)
+    }
+    fn support(&self) -> CgroupSupport {
+        self.backend().support()
+    }
+    fn oom_watch(&self, parent: &str, id: &str) -> Option<OomWatch> {
+        self.backend().oom_watch(parent, id)
+    }
     fn pids(&self, parent: &str, id: &str) -> Result<Vec<i32>, CgroupError> {
         self.backend().pids(parent, id)
     }
@@ -348,6 +403,28 @@ fn read_optional(path: &Path) -> Result<Option<String>, CgroupError> {
     }
 }
 
+/// Writes one value to a cgroup file.
+fn write_value(path: &Path, value: &str) -> Result<(), CgroupError> {
+    std::fs::write(path, value).map_err(|source| CgroupError::Write {
+        path: path.to_path_buf(),
+        value: value.to_string(),
+        source,
+    })
+}
+
+/// The container's cgroup directory must exist before anything is written into it
+/// (writing would otherwise create plain files in a fixture, or fail obscurely).
+fn require_dir(dir: &Path, parent: &str, id: &str) -> Result<(), CgroupError> {
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(CgroupError::NotFound {
+            parent: parent.to_string(),
+            id: id.to_string(),
+        })
+    }
+}
+
 /// A file holding one number (`max` and unparsable content read as `None`).
 fn read_u64(path: &Path) -> Result<Option<u64>, CgroupError> {
     Ok(read_optional(path)?.and_then(|t| t.trim().parse().ok()))
@@ -367,7 +444,7 @@ fn read_flat_keyed(path: &Path) -> Result<BTreeMap<String, u64>, CgroupError> {
 
 /// Host CPU time since boot in nanoseconds and the number of CPUs, from `/proc/stat`, as
 /// Docker computes them (user, nice, system, idle, iowait, irq and softirq).
-fn system_cpu(proc_stat: &Path) -> Result<(u64, u32), CgroupError> {
+pub fn system_cpu(proc_stat: &Path) -> Result<(u64, u32), CgroupError> {
     let text = read_optional(proc_stat)?.unwrap_or_default();
     let mut total = 0;
     let mut cpus = 0;

@@ -29,7 +29,9 @@ pub mod seccomp_bpf;
 pub mod spec;
 pub mod user;
 
-pub use cgroups::{CgroupBackend, CgroupError, CgroupLayout, CgroupStats};
+pub use cgroups::{
+    CgroupBackend, CgroupError, CgroupLayout, CgroupLimits, CgroupStats, CgroupSupport,
+};
 pub use host::HostFacts;
 pub use oci::{default_runtime_for_host, Runtime, RuntimeError, RuntimeState, RuntimeStatus};
 pub use spec::{

@@ -35,7 +35,7 @@
 pub(crate) mod devices;
 pub mod mounts;
 pub mod resources;
-pub use resources::linux_resources;
+pub use resources::{cgroup_limits, linux_resources};
 pub(crate) mod rlimits;
 pub(crate) mod security;
 pub(crate) mod sysctl;

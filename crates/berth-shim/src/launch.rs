@@ -27,11 +27,16 @@ pub struct ShimOptions {
     pub stdin: bool,
     /// Hold output until the daemon attaches (clients attached before start).
     pub wait_attach: bool,
-    /// `json-file` or `none`.
+    /// `json-file`, `local` or `none`.
     pub log_driver: String,
     pub log_path: PathBuf,
     pub log_max_size: u64,
     pub log_max_files: u32,
+    /// Gzip rotated log files.
+    pub log_compress: bool,
+    /// The container's memory cgroup, to count and watch OOM kills (`v1:<dir>`, `v2:<dir>`,
+    /// see [`crate::oom::OomSource`]).
+    pub oom_watch: Option<String>,
     /// A cgroup2 mount to hide from the runtime (crun on a hybrid host), see
     /// [`hide_cgroup2`].
     pub hide_cgroup2: Option<PathBuf>,
@@ -89,10 +94,14 @@ impl ShimOptions {
         if let Some(m) = &self.hide_cgroup2 {
             kv("hide-cgroup2", m.display().to_string());
         }
+        if let Some(w) = &self.oom_watch {
+            kv("oom-watch", w.clone());
+        }
         for (flag, on) in [
             ("--tty", self.tty),
             ("--stdin", self.stdin),
             ("--wait-attach", self.wait_attach),
+            ("--log-compress", self.log_compress),
         ] {
             if on {
                 a.push(flag.to_string());
@@ -118,6 +127,7 @@ impl ShimOptions {
                 "--tty" => o.tty = true,
                 "--stdin" => o.stdin = true,
                 "--wait-attach" => o.wait_attach = true,
+                "--log-compress" => o.log_compress = true,
                 _ => {
                     let v = it
                         .next()
@@ -138,6 +148,7 @@ impl ShimOptions {
                             o.log_max_files = v.parse().map_err(|_| format!("bad {flag}: {v}"))?
                         }
                         "--hide-cgroup2" => o.hide_cgroup2 = Some(v.into()),
+                        "--oom-watch" => o.oom_watch = Some(v),
                         _ => return Err(format!("unknown option {flag}")),
                     }
                 }
@@ -189,6 +200,8 @@ mod tests {
             log_path: "/var/lib/berth/containers/abc/abc-json.log".into(),
             log_max_size: 100,
             log_max_files: 2,
+            log_compress: true,
+            oom_watch: Some("v1:/sys/fs/cgroup/memory/berth/abc".into()),
             hide_cgroup2: Some("/sys/fs/cgroup/unified".into()),
         };
         assert_eq!(ShimOptions::parse(&o.to_args()).unwrap(), o);

@@ -8,9 +8,12 @@
 //! starts exec processes. It is single-threaded and has no async runtime.
 //!
 //! - [`proto`]: frames exchanged on the shim socket, shared with the daemon;
-//! - [`logfile`]: the `json-file` writer with rotation, shared with the daemon's reader;
+//! - [`logfile`]: the `json-file` and `local` log formats with rotation and compression,
+//!   shared with the daemon's reader;
+//! - [`oom`]: counting and watching OOM kills in the container's memory cgroup;
 //! - [`launch`]: the command-line contract between the daemon and the shim binary.
 
 pub mod launch;
 pub mod logfile;
+pub mod oom;
 pub mod proto;

@@ -67,6 +67,9 @@ pub struct ExitInfo {
     pub signal: Option<i32>,
     /// Unix time in nanoseconds when the shim reaped it.
     pub finished_at_ns: i64,
+    /// The kernel's OOM killer killed a process of the container during this run.
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +102,9 @@ pub enum Event {
     Status {
         processes: Vec<ProcessStatus>,
     },
+    /// The container's memory cgroup ran out of memory (a process was OOM-killed, or waits
+    /// with the OOM killer disabled). Sent to watchers.
+    Oom,
     /// A request without another answer (signal, resize, close stdin) was carried out.
     Ok,
     /// A request could not be carried out.
@@ -236,6 +242,7 @@ mod tests {
             code: 137,
             signal: Some(9),
             finished_at_ns: 1,
+            oom_killed: true,
         };
         encode_json(
             &mut buf,
@@ -259,6 +266,13 @@ mod tests {
                 exit
             }))
         );
+    }
+
+    #[test]
+    fn exits_recorded_before_oom_tracking_still_read() {
+        let e: ExitInfo =
+            serde_json::from_str(r#"{"code":0,"signal":null,"finished_at_ns":5}"#).unwrap();
+        assert!(!e.oom_killed);
     }
 
     #[test]

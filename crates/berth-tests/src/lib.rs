@@ -358,6 +358,20 @@ impl TestDaemon {
             .to_string()
     }
 
+    /// The content of a cgroup v1 file of container `id` (`controller` is `memory`, `cpu`,
+    /// `pids`, ...), trimmed; empty when the file cannot be read.
+    pub fn cgroup_file(&self, controller: &str, id: &str, file: &str) -> String {
+        let path = Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join(&self.cgroup_parent)
+            .join(id)
+            .join(file);
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+
     /// Polls `f` until it is true or `secs` pass.
     pub fn wait_until(&self, secs: u64, mut f: impl FnMut() -> bool) -> bool {
         let deadline = Instant::now() + Duration::from_secs(secs);

@@ -98,7 +98,8 @@ pub fn host_config_in(h: wire::HostConfig) -> ApiResult<HostConfig> {
         memory: h.memory.unwrap_or(0),
         memory_reservation: h.memory_reservation.unwrap_or(0),
         memory_swap: h.memory_swap.unwrap_or(0),
-        memory_swappiness: h.memory_swappiness.filter(|v| *v >= 0),
+        // -1 is "unset"; other values are checked by the engine.
+        memory_swappiness: h.memory_swappiness.filter(|v| *v != -1),
         kernel_memory: 0,
         nano_cpus: h.nano_cpus.unwrap_or(0),
         cpu_period: h.cpu_period.unwrap_or(0),
@@ -133,7 +134,8 @@ pub fn host_config_in(h: wire::HostConfig) -> ApiResult<HostConfig> {
             .collect(),
         device_cgroup_rules: h.device_cgroup_rules.unwrap_or_default(),
         oom_kill_disable: h.oom_kill_disable,
-        pids_limit: h.pids_limit.filter(|p| *p != 0),
+        // 0 and below mean no limit, as in Docker (unlimited, shown as null).
+        pids_limit: h.pids_limit.filter(|p| *p > 0),
         ulimits: h
             .ulimits
             .unwrap_or_default()

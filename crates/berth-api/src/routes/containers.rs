@@ -4,7 +4,7 @@ use crate::backend::Backend;
 use crate::convert;
 use crate::error::{bad_request, ApiResult};
 use crate::params::Params;
-use crate::stream::{self, frame, wants_upgrade};
+use crate::stream::{self, wants_upgrade};
 use crate::version::ApiVersion;
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, Path, RawQuery, Request, State};
@@ -28,6 +28,7 @@ pub fn routes<B: Backend>() -> Router<Arc<B>> {
         .route("/containers/{id}/json", get(inspect::<B>))
         .route("/containers/{id}/top", get(top::<B>))
         .route("/containers/{id}/logs", get(logs::<B>))
+        .route("/containers/{id}/stats", get(stats::<B>))
         .route("/containers/{id}/resize", post(resize::<B>))
         .route("/containers/{id}/start", post(start::<B>))
         .route("/containers/{id}/stop", post(stop::<B>))
@@ -160,13 +161,18 @@ async fn logs<B: Backend>(
         tail,
     };
     let (tty, rx) = b.logs(&id, opts)?;
-    let body = stream::tokio_stream_from(rx).map(move |l| {
-        let data = if tty {
-            Bytes::from(l.data)
-        } else {
-            frame(l.stream, &l.data)
-        };
-        Ok::<_, std::io::Error>(data)
+    // One body chunk per batch of lines.
+    let body = stream::tokio_stream_from(rx).map(move |batch| {
+        let size: usize = batch.iter().map(|l| l.data.len() + 8).sum();
+        let mut out = Vec::with_capacity(size);
+        for l in &batch {
+            if tty {
+                out.extend_from_slice(&l.data);
+            } else {
+                stream::frame_into(&mut out, l.stream, &l.data);
+            }
+        }
+        Ok::<_, std::io::Error>(Bytes::from(out))
     });
     let ct = if !tty && v.at_least(1, 42) {
         stream::MULTIPLEXED_STREAM
@@ -178,6 +184,24 @@ async fn logs<B: Backend>(
         .header(header::CONTENT_TYPE, ct)
         .body(Body::from_stream(body))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+}
+
+async fn stats<B: Backend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let p = params(&q);
+    let opts = berth_engine::containers::stats::StatsOptions {
+        stream: p.bool_or("stream", true),
+        one_shot: p.bool("one-shot"),
+    };
+    if opts.one_shot && opts.stream {
+        return Err(bad_request("cannot have stream=true and one-shot=true"));
+    }
+    let rx = b.stats(&id, opts)?;
+    let body = stream::tokio_stream_from(rx).map(|s| convert::stats::stats_out(&s));
+    Ok(stream::json_lines(body))
 }
 
 async fn resize<B: Backend>(
@@ -278,7 +302,8 @@ async fn update<B: Backend>(
         cpu_quota: nz(u.cpu_quota),
         cpuset_cpus: u.cpuset_cpus.filter(|s| !s.is_empty()),
         cpuset_mems: u.cpuset_mems.filter(|s| !s.is_empty()),
-        pids_limit: nz(u.pids_limit),
+        // 0 and -1 both lift the limit on update (Docker turns them into 0).
+        pids_limit: u.pids_limit.map(|p| p.max(0)),
         blkio_weight: u.blkio_weight.filter(|w| *w != 0),
     };
     let warnings = b.update(&id, req).await?;

@@ -69,45 +69,30 @@ pub fn event_out(e: &Event) -> serde_json::Value {
     v
 }
 
-fn event_matches(f: &berth_core::filters::Filters, e: &Event) -> bool {
-    let name = e.attributes.get("name").map(String::as_str).unwrap_or("");
-    f.matches_any("type", |v| v == e.typ.as_str())
-        && f.matches_any("event", |v| {
-            v == e.action || e.action.split(':').next() == Some(v)
-        })
-        && f.matches_any("container", |v| {
-            e.typ.as_str() != "container" || v == name || e.actor_id.starts_with(v)
-        })
-        && f.matches_any("image", |v| {
-            e.attributes.get("image").is_some_and(|i| i == v)
-                || (e.typ.as_str() == "image" && (v == name || e.actor_id.contains(v)))
-        })
-        && f.match_labels("label", &e.attributes)
-}
-
 async fn events<B: Backend>(State(b): State<Arc<B>>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
     let filters = convert::filters::parse(p.get("filters"))?;
-    let since = p
-        .get("since")
-        .filter(|s| !s.is_empty())
-        .map(berth_engine::containers::parse_time_filter)
-        .transpose()?;
-    let until = p
-        .get("until")
-        .filter(|s| !s.is_empty())
-        .map(berth_engine::containers::parse_time_filter)
-        .transpose()?;
+    filters.validate(berth_engine::events::FILTER_KEYS)?;
+    let time = |k: &str| {
+        p.get(k)
+            .filter(|s| !s.is_empty())
+            .map(berth_engine::containers::parse_time_filter)
+            .transpose()
+    };
+    let (since, until) = (time("since")?, time("until")?);
     let (past, rx) = b.subscribe_events();
-    let past: Vec<serde_json::Value> = match since {
-        Some(s) => past
-            .iter()
+    // Docker replays the kept past when either bound is given.
+    let past: Vec<serde_json::Value> = if since.is_some() || until.is_some() {
+        past.iter()
             .filter(|e| {
-                e.time >= s && until.is_none_or(|u| e.time <= u) && event_matches(&filters, e)
+                since.is_none_or(|s| e.time >= s)
+                    && until.is_none_or(|u| e.time <= u)
+                    && berth_engine::events::matches(&filters, e)
             })
             .map(event_out)
-            .collect(),
-        None => Vec::new(),
+            .collect()
+    } else {
+        Vec::new()
     };
     let now = chrono::Utc::now();
     let live_done = until.is_some_and(|u| u <= now);
@@ -121,7 +106,7 @@ async fn events<B: Backend>(State(b): State<Arc<B>>, RawQuery(q): RawQuery) -> A
             }
         }
     })
-    .filter(move |e| std::future::ready(event_matches(&f2, e)))
+    .filter(move |e| std::future::ready(berth_engine::events::matches(&f2, e)))
     .map(|e| event_out(&e));
     let stream = futures_util::stream::iter(past);
     if live_done {

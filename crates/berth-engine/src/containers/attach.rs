@@ -214,15 +214,19 @@ impl Engine {
         opts: AttachOptions,
     ) -> Result<AttachStreams> {
         let entry = self.container(name)?;
-        let (tty, open_stdin, stdin_once, id, log_path) = entry.read(|c| {
+        let (tty, open_stdin, stdin_once, id) = entry.read(|c| {
             (
                 c.config.tty,
                 c.config.open_stdin,
                 c.config.stdin_once,
                 c.id.clone(),
-                c.log_path.clone(),
             )
         });
+        let log = if opts.logs {
+            self.log_settings(&entry.snapshot())?
+        } else {
+            None
+        };
         let detach = if tty && opts.stdin {
             Some(
                 match opts.detach_keys.as_deref().filter(|s| !s.is_empty()) {
@@ -240,6 +244,9 @@ impl Engine {
         } else {
             (None, None)
         };
+        if opts.stream {
+            self.container_event(&entry, "attach", &[]);
+        }
         // Register before returning, so a start that follows holds output for us.
         let pending = if opts.stream && !entry.read(|c| c.state.is_running()) {
             entry.pending_attach.fetch_add(1, Ordering::SeqCst);
@@ -249,8 +256,12 @@ impl Engine {
         };
         let engine = self.clone();
         tokio::spawn(async move {
-            if opts.logs && !log_path.is_empty() {
-                let lines = super::logs::read_log_file_all(&log_path);
+            if let Some(log) = log {
+                let lines = tokio::task::spawn_blocking(move || {
+                    super::logs::read_log_file_all(log.format, &log.path)
+                })
+                .await
+                .unwrap_or_default();
                 for l in lines {
                     let wanted = if l.stream == 2 {
                         opts.stderr

@@ -147,27 +147,6 @@ fn validate_host_config(h: &HostConfig) -> Result<()> {
             h.cgroupns_mode
         )));
     }
-    if h.resources.memory != 0 && h.resources.memory < 6 * 1024 * 1024 {
-        return Err(Error::invalid("Minimum memory limit allowed is 6MB"));
-    }
-    if h.resources.cpu_quota > 0 && h.resources.cpu_quota < 1000 {
-        return Err(Error::invalid(
-            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
-        ));
-    }
-    if h.resources.nano_cpus != 0 && (h.resources.cpu_quota != 0 || h.resources.cpu_period != 0) {
-        return Err(Error::invalid(
-            "Conflicting options: Nano CPUs and CPU Period cannot both be set",
-        ));
-    }
-    let ncpu = std::thread::available_parallelism()
-        .map(|n| n.get() as i64)
-        .unwrap_or(1);
-    if h.resources.nano_cpus < 0 || h.resources.nano_cpus > ncpu * 1_000_000_000 {
-        return Err(Error::invalid(format!(
-            "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
-        )));
-    }
     Ok(())
 }
 
@@ -180,7 +159,7 @@ impl Engine {
         let CreateContainer {
             name: wanted,
             mut config,
-            host_config,
+            mut host_config,
             platform,
             endpoints,
         } = req;
@@ -190,6 +169,21 @@ impl Engine {
             )));
         }
         validate_host_config(&host_config)?;
+        let ncpu = std::thread::available_parallelism()
+            .map(|n| n.get() as i64)
+            .unwrap_or(1);
+        let mut warnings = super::resources::verify(
+            &mut host_config.resources,
+            &self.cgroup_support,
+            ncpu,
+            false,
+        )?;
+        super::resources::adapt(&mut host_config.resources);
+        super::log_config::merge(
+            &mut host_config.log_config,
+            &self.cfg.log_driver,
+            &self.cfg.log_opts,
+        )?;
         if config.image.is_empty() {
             return Err(Error::invalid("no image specified"));
         }
@@ -235,12 +229,10 @@ impl Engine {
         {
             config.hostname = id::short(&id).to_string();
         }
-        let mut host_config = host_config;
         if host_config.network_mode.is_empty() {
             host_config.network_mode = "default".to_string();
         }
         let networks = self.plan_networks(&name, &config, &mut host_config, endpoints)?;
-        let mut warnings = Vec::new();
         if host_config.network_mode == "host" && !host_config.port_bindings.is_empty() {
             warnings.push("Published ports are discarded when using host network mode".to_string());
         }
@@ -299,16 +291,7 @@ impl Engine {
         };
         let path = command[0].clone();
         let args = command[1..].to_vec();
-        let log_driver = if host_config.log_config.driver.is_empty() {
-            self.cfg.log_driver.clone()
-        } else {
-            host_config.log_config.driver.clone()
-        };
-        if !matches!(log_driver.as_str(), "json-file" | "none" | "local") {
-            return Err(Error::invalid(format!(
-                "logger: no log driver named '{log_driver}' is registered"
-            )));
-        }
+        let log_driver = host_config.log_config.driver.clone();
         let c = Container {
             id: id.clone(),
             name: name.clone(),
@@ -329,10 +312,11 @@ impl Engine {
             hosts_path: dir.join("hosts").display().to_string(),
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
             networks,
-            log_path: if log_driver == "none" {
-                String::new()
-            } else {
+            // Docker shows a log path for json-file only.
+            log_path: if log_driver == "json-file" {
                 dir.join(format!("{id}-json.log")).display().to_string()
+            } else {
+                String::new()
             },
             layer_key,
             parent_chain: parent.map(|p| p.to_string()).unwrap_or_default(),

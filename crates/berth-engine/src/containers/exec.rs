@@ -346,7 +346,11 @@ impl Engine {
 }
 
 /// Builds the OCI process for an exec from the container's own spec and writes it.
-fn write_process(bundle: &std::path::Path, path: &std::path::Path, cfg: &ExecConfig) -> Result<()> {
+pub(crate) fn write_process(
+    bundle: &std::path::Path,
+    path: &std::path::Path,
+    cfg: &ExecConfig,
+) -> Result<()> {
     let spec_bytes = std::fs::read(bundle.join("config.json"))
         .map_err(|e| Error::conflict(format!("container is not running: {e}")))?;
     let spec: oci_spec::runtime::Spec = serde_json::from_slice(&spec_bytes)

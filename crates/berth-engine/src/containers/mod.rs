@@ -12,16 +12,20 @@ pub mod commit;
 mod create;
 pub mod etc;
 pub mod exec;
+pub mod health;
 mod init_layer;
 pub mod list;
+pub mod log_config;
 pub mod logs;
 mod monitor;
 mod mounts;
 pub mod ops;
 pub mod remove;
+pub mod resources;
 mod restore;
 mod shim_client;
 pub mod start;
+pub mod stats;
 mod stop;
 pub mod wait;
 
@@ -65,6 +69,9 @@ pub struct ContainerEntry {
     pub(crate) pending_attach: AtomicUsize,
     /// The current restart delay.
     backoff: std::sync::Mutex<std::time::Duration>,
+    /// Bumped to start or stop the health-check task: a task runs while it holds the
+    /// current value.
+    pub(crate) health_gen: std::sync::atomic::AtomicU64,
 }
 
 impl ContainerEntry {
@@ -80,6 +87,7 @@ impl ContainerEntry {
             life: watch::channel(life).0,
             pending_attach: AtomicUsize::new(0),
             backoff: std::sync::Mutex::new(std::time::Duration::ZERO),
+            health_gen: std::sync::atomic::AtomicU64::new(0),
         })
     }
 

@@ -50,6 +50,7 @@ impl Engine {
         }
         loop {
             match r.next().await {
+                Ok(Some(Frame::Event(Event::Oom))) => self.note_oom(entry),
                 Ok(Some(Frame::Event(Event::Exited { key, exit }))) => {
                     if key == INIT {
                         return Some(exit);
@@ -64,6 +65,14 @@ impl Engine {
         }
     }
 
+    /// The kernel reported an OOM in the container's memory cgroup: `State.OOMKilled` and
+    /// Docker's `oom` event.
+    fn note_oom(&self, entry: &ContainerEntry) {
+        entry.update(|c| c.state.oom_killed = true);
+        let _ = self.persist(entry);
+        self.container_event(entry, "oom", &[]);
+    }
+
     /// The exit status the shim left in the bundle; 255 when it left none (it died).
     fn exit_from_file(&self, entry: &ContainerEntry) -> ExitInfo {
         let id = entry.id();
@@ -75,6 +84,7 @@ impl Engine {
                 code: 255,
                 signal: None,
                 finished_at_ns: berth_shim::logfile::now_ns(),
+                oom_killed: false,
             })
     }
 
@@ -90,6 +100,11 @@ impl Engine {
             return;
         }
         let finished = DateTime::<Utc>::from_timestamp_nanos(exit.finished_at_ns);
+        // An OOM kill the daemon did not hear of as it happened (it was down) still counts.
+        if exit.oom_killed && !entry.read(|c| c.state.oom_killed) {
+            self.note_oom(&entry);
+        }
+        self.stop_health(&entry);
         let (auto_remove, policy, manually_stopped, started_at, restart_count, id, key, runtime) =
             entry.read(|c| {
                 (
@@ -113,6 +128,7 @@ impl Engine {
         let _ = self.persist(&entry);
         self.container_event(&entry, "die", &[("exitCode", exit.code.to_string())]);
         let snapshot = entry.snapshot();
+        self.volume_mount_events(&snapshot, "unmount");
         self.release_volume_sources(&snapshot);
         self.execs.container_stopped(&id);
         if shim_gone {

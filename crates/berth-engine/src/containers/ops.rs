@@ -1,7 +1,7 @@
 //! Smaller container operations: `rename`, `update`, `top`, and sizes for inspect.
 
 use crate::Engine;
-use berth_core::container::{Resources, RestartPolicy, RestartPolicyName};
+use berth_core::container::{Resources, RestartPolicy, RestartPolicyName, Status};
 use berth_core::{name, Error, Result};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,54 +24,23 @@ pub struct UpdateContainer {
 }
 
 impl UpdateContainer {
-    fn apply(&self, r: &mut Resources) {
-        if let Some(v) = self.memory {
-            r.memory = v;
+    /// The resources the update sets (zero: unchanged), as Docker's update body carries them.
+    fn requested(&self) -> Resources {
+        Resources {
+            memory: self.memory.unwrap_or(0),
+            memory_reservation: self.memory_reservation.unwrap_or(0),
+            memory_swap: self.memory_swap.unwrap_or(0),
+            cpu_shares: self.cpu_shares.unwrap_or(0),
+            nano_cpus: self.nano_cpus.unwrap_or(0),
+            cpu_period: self.cpu_period.unwrap_or(0),
+            cpu_quota: self.cpu_quota.unwrap_or(0),
+            cpuset_cpus: self.cpuset_cpus.clone().unwrap_or_default(),
+            cpuset_mems: self.cpuset_mems.clone().unwrap_or_default(),
+            // 0 and below lift the limit.
+            pids_limit: self.pids_limit.map(|p| p.max(0)),
+            blkio_weight: self.blkio_weight.unwrap_or(0),
+            ..Default::default()
         }
-        if let Some(v) = self.memory_reservation {
-            r.memory_reservation = v;
-        }
-        if let Some(v) = self.memory_swap {
-            r.memory_swap = v;
-        }
-        if let Some(v) = self.cpu_shares {
-            r.cpu_shares = v;
-        }
-        if let Some(v) = self.nano_cpus {
-            r.nano_cpus = v;
-        }
-        if let Some(v) = self.cpu_period {
-            r.cpu_period = v;
-        }
-        if let Some(v) = self.cpu_quota {
-            r.cpu_quota = v;
-        }
-        if let Some(v) = &self.cpuset_cpus {
-            r.cpuset_cpus = v.clone();
-        }
-        if let Some(v) = &self.cpuset_mems {
-            r.cpuset_mems = v.clone();
-        }
-        if let Some(v) = self.pids_limit {
-            r.pids_limit = Some(v);
-        }
-        if let Some(v) = self.blkio_weight {
-            r.blkio_weight = v;
-        }
-    }
-
-    fn touches_resources(&self) -> bool {
-        self.memory.is_some()
-            || self.memory_reservation.is_some()
-            || self.memory_swap.is_some()
-            || self.cpu_shares.is_some()
-            || self.nano_cpus.is_some()
-            || self.cpu_period.is_some()
-            || self.cpu_quota.is_some()
-            || self.cpuset_cpus.is_some()
-            || self.cpuset_mems.is_some()
-            || self.pids_limit.is_some()
-            || self.blkio_weight.is_some()
     }
 }
 
@@ -108,8 +77,9 @@ impl Engine {
         Ok(())
     }
 
-    /// `docker update`: restart policy and resources; running containers get the new
-    /// limits through the runtime at once. Returns warnings.
+    /// `docker update`: restart policy and resources, checked and merged as Docker does;
+    /// a running container gets the new limits written into its cgroups at once. Returns
+    /// Docker's warnings for what the host cannot enforce.
     pub async fn update_container(
         self: &Arc<Self>,
         name: &str,
@@ -117,17 +87,22 @@ impl Engine {
     ) -> Result<Vec<String>> {
         let entry = self.container(name)?;
         let _op = entry.op.lock().await;
-        let (auto_remove, running, id, runtime) = entry.read(|c| {
-            (
-                c.host_config.auto_remove,
-                c.state.is_running(),
-                c.id.clone(),
-                c.runtime.clone(),
-            )
-        });
+        let mut requested = req.requested();
+        let ncpu = std::thread::available_parallelism()
+            .map(|n| n.get() as i64)
+            .unwrap_or(1);
+        let warnings = super::resources::verify(&mut requested, &self.cgroup_support, ncpu, true)?;
+        let (auto_remove, status, id) =
+            entry.read(|c| (c.host_config.auto_remove, c.state.status, c.id.clone()));
+        let cannot = |m: &str| Error::invalid(format!("Cannot update container {id}: {m}"));
+        if matches!(status, Status::Removing | Status::Dead) {
+            return Err(cannot(
+                "container is marked for removal and cannot be \"update\"",
+            ));
+        }
         if let Some(rp) = &req.restart_policy {
             if auto_remove && rp.name != RestartPolicyName::No {
-                return Err(Error::invalid("Restart policy cannot be updated because AutoRemove is enabled for the container"));
+                return Err(cannot("Restart policy cannot be updated because AutoRemove is enabled for the container"));
             }
             if rp.maximum_retry_count < 0 {
                 return Err(Error::invalid(
@@ -136,21 +111,29 @@ impl Engine {
             }
         }
         let mut resources = entry.read(|c| c.host_config.resources.clone());
-        req.apply(&mut resources);
-        if resources.memory != 0 && resources.memory < 6 * 1024 * 1024 {
-            return Err(Error::invalid("Minimum memory limit allowed is 6MB"));
-        }
-        if req.touches_resources() && running {
-            let rt = self.runtimes.get(&runtime)?.clone();
-            let linux = berth_runtime::spec::linux_resources(&resources)
-                .map_err(|e| Error::invalid(e.to_string()))?;
-            let json = serde_json::to_vec(&linux).map_err(|e| Error::internal(e.to_string()))?;
-            let rid = id.clone();
-            Self::blocking(move || {
-                rt.update(&rid, json.as_slice())
-                    .map_err(|e| Error::internal(format!("Cannot update container {rid}: {e}")))
-            })
-            .await?;
+        super::resources::merge_update(&mut resources, &requested).map_err(|m| cannot(&m))?;
+        if matches!(status, Status::Running | Status::Paused) {
+            let limits = berth_runtime::spec::cgroup_limits(&requested)
+                .map_err(|e| cannot(&berth_core::Error::from(e).to_string()))?;
+            if !limits.is_empty() {
+                let layout = self.cgroups.clone().ok_or_else(|| {
+                    Error::internal(format!(
+                        "Cannot update container {id}: no cgroup hierarchy on this host"
+                    ))
+                })?;
+                let parent = entry.read(|c| self.cgroup_parent_of(c));
+                let cid = id.clone();
+                Self::blocking(move || {
+                    use berth_runtime::CgroupBackend;
+                    layout.update(&parent, &cid, &limits).map_err(|e| {
+                        Error::internal(format!(
+                            "Cannot update container {cid}: {}",
+                            berth_core::Error::from(e)
+                        ))
+                    })
+                })
+                .await?;
+            }
         }
         entry.update(|c| {
             if let Some(rp) = &req.restart_policy {
@@ -160,7 +143,7 @@ impl Engine {
         });
         self.persist(&entry)?;
         self.container_event(&entry, "update", &[]);
-        Ok(Vec::new())
+        Ok(warnings)
     }
 
     /// `docker top CONTAINER [ps options]`: the host's `ps`, limited to the container's

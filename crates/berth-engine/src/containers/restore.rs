@@ -44,7 +44,11 @@ impl Engine {
                     // Addresses and ports are taken again before the monitor can release
                     // them for an exit that happened while the daemon was away.
                     self.network_restore(&entry).await;
-                    self.spawn_monitor(entry, conn);
+                    let alive = conn.is_some() && status == Status::Running;
+                    self.spawn_monitor(entry.clone(), conn);
+                    if alive {
+                        self.resume_health(&entry);
+                    }
                 }
                 Status::Removing => to_destroy.push(id),
                 _ => {

@@ -94,8 +94,10 @@ impl Engine {
                 });
                 entry.note_start();
                 self.persist(entry)?;
+                self.volume_mount_events(&c, "mount");
                 self.container_event(entry, "start", &[]);
                 self.spawn_monitor(entry.clone(), conn.ok());
+                self.init_health(entry);
                 Ok(())
             }
             Err(message) => {
@@ -112,6 +114,26 @@ impl Engine {
                 let (kind, _) = classify_start_error(&message);
                 Err(Error::new(kind, format!("failed to create task for container: OCI runtime create failed: {message}: unknown")))
             }
+        }
+    }
+
+    /// Docker's `volume mount`/`unmount` events, one per named or anonymous volume.
+    pub(crate) fn volume_mount_events(&self, c: &Container, action: &str) {
+        for m in c
+            .mounts
+            .iter()
+            .filter(|m| m.typ == berth_core::container::MountType::Volume)
+        {
+            let mut attrs = std::collections::BTreeMap::new();
+            attrs.insert("container".to_string(), c.id.clone());
+            if action == "mount" {
+                attrs.insert("destination".to_string(), m.destination.clone());
+                attrs.insert("read/write".to_string(), m.rw.to_string());
+                attrs.insert("propagation".to_string(), m.propagation.clone());
+            }
+            attrs.insert("driver".to_string(), m.driver.clone());
+            self.events
+                .publish(berth_core::event::EventType::Volume, action, &m.name, attrs);
         }
     }
 
@@ -341,23 +363,11 @@ impl Engine {
         let json = serde_json::to_vec(&spec)
             .map_err(|e| Error::internal(format!("encoding OCI spec: {e}")))?;
         std::fs::write(bundle.join("config.json"), json)?;
-        let opts = &c.host_config.log_config.options;
-        let daemon_opts = &self.cfg.log_opts;
-        let opt = |k: &str| opts.get(k).or_else(|| daemon_opts.get(k)).cloned();
-        let log_max_size = match opt("max-size") {
-            Some(s) if s == "-1" => 0,
-            Some(s) => berth_shim::logfile::parse_size(&s)
-                .ok_or_else(|| Error::invalid(format!("invalid value for max-size: {s}")))?,
-            None => berth_shim::logfile::DEFAULT_MAX_SIZE,
-        };
-        let log_max_files = match opt("max-file") {
-            Some(s) => s
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| Error::invalid(format!("invalid value for max-file: {s}")))?,
-            None => berth_shim::logfile::DEFAULT_MAX_FILES,
-        };
+        let log = self.log_settings(c)?;
+        let oom_watch = self.cgroups.as_ref().and_then(|l| {
+            use berth_runtime::CgroupBackend;
+            l.oom_watch(&cgroup_parent, &c.id).map(|w| w.to_arg())
+        });
         let options = ShimOptions {
             id: c.id.clone(),
             bundle: bundle.clone(),
@@ -367,14 +377,14 @@ impl Engine {
             tty: c.config.tty,
             stdin: c.config.open_stdin,
             wait_attach,
-            log_driver: if c.log_path.is_empty() {
-                "none".into()
-            } else {
-                "json-file".into()
-            },
-            log_path: PathBuf::from(&c.log_path),
-            log_max_size,
-            log_max_files,
+            log_driver: log
+                .as_ref()
+                .map_or_else(|| "none".to_string(), |l| l.driver.clone()),
+            log_path: log.as_ref().map(|l| l.path.clone()).unwrap_or_default(),
+            log_max_size: log.as_ref().map_or(0, |l| l.rotation.max_size),
+            log_max_files: log.as_ref().map_or(1, |l| l.rotation.max_files),
+            log_compress: log.as_ref().is_some_and(|l| l.rotation.compress),
+            oom_watch,
             hide_cgroup2: runtime.hide_cgroup2.as_ref().map(|(m, _)| m.clone()),
         };
         Ok(Prepared { bundle, options })

@@ -184,6 +184,7 @@ impl Engine {
         let rid = id.clone();
         Self::blocking(move || rt.pause(&rid).map_err(|e| Error::internal(e.to_string()))).await?;
         entry.update(|c| c.state.status = Status::Paused);
+        self.stop_health(&entry);
         self.persist(&entry)?;
         self.container_event(&entry, "pause", &[]);
         Ok(())
@@ -201,6 +202,7 @@ impl Engine {
         entry.update(|c| c.state.status = Status::Running);
         self.persist(&entry)?;
         self.container_event(&entry, "unpause", &[]);
+        self.resume_health(&entry);
         Ok(())
     }
 

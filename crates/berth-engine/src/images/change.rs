@@ -9,6 +9,7 @@ const ALLOWED: &[&str] = &[
     "ENTRYPOINT",
     "ENV",
     "EXPOSE",
+    "HEALTHCHECK",
     "LABEL",
     "ONBUILD",
     "STOPSIGNAL",
@@ -57,6 +58,55 @@ fn key_values(rest: &str, legacy_allowed: bool) -> Result<Vec<(String, String)>>
             ))),
         })
         .collect()
+}
+
+/// `HEALTHCHECK [--interval=D] [--timeout=D] [--start-period=D] [--start-interval=D]
+/// [--retries=N] CMD ...` or `HEALTHCHECK NONE`, as in a Dockerfile.
+fn healthcheck(rest: &str) -> Result<berth_core::image::ImageHealthcheck> {
+    let mut h = berth_core::image::ImageHealthcheck::default();
+    let mut rest = rest.trim();
+    while let Some(opt) = rest.strip_prefix("--") {
+        let (word, tail) = opt.split_once(char::is_whitespace).unwrap_or((opt, ""));
+        let (key, value) = word
+            .split_once('=')
+            .ok_or_else(|| Error::invalid(format!("HEALTHCHECK: option --{word} needs a value")))?;
+        let duration = || -> Result<i64> {
+            crate::containers::parse_go_duration(value)
+                .and_then(|d| d.num_nanoseconds())
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "HEALTHCHECK: invalid duration for --{key}: {value}"
+                    ))
+                })
+        };
+        match key {
+            "interval" => h.interval = duration()?,
+            "timeout" => h.timeout = duration()?,
+            "start-period" => h.start_period = duration()?,
+            "start-interval" => h.start_interval = duration()?,
+            "retries" => {
+                h.retries = value.parse().map_err(|_| {
+                    Error::invalid(format!("HEALTHCHECK: invalid --retries: {value}"))
+                })?
+            }
+            _ => return Err(Error::invalid(format!("HEALTHCHECK: unknown flag --{key}"))),
+        }
+        rest = tail.trim_start();
+    }
+    let (kind, cmd) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    h.test = match kind.to_ascii_uppercase().as_str() {
+        "NONE" if cmd.trim().is_empty() => vec!["NONE".to_string()],
+        "CMD" if !cmd.trim().is_empty() => match json_array(cmd) {
+            Some(args) => std::iter::once("CMD".to_string()).chain(args).collect(),
+            None => vec!["CMD-SHELL".to_string(), cmd.trim().to_string()],
+        },
+        _ => {
+            return Err(Error::invalid(
+                "HEALTHCHECK needs NONE or CMD followed by a command",
+            ))
+        }
+    };
+    Ok(h)
 }
 
 /// Applies each change in order to `cfg`.
@@ -111,6 +161,7 @@ pub fn apply(cfg: &mut RunConfig, changes: &[String]) -> Result<()> {
                     vols.insert(v, Empty);
                 }
             }
+            "HEALTHCHECK" => cfg.healthcheck = Some(healthcheck(rest)?),
             "USER" => cfg.user = rest.trim().to_string(),
             "WORKDIR" => cfg.working_dir = rest.trim().to_string(),
             "STOPSIGNAL" => cfg.stop_signal = rest.trim().to_string(),
@@ -146,6 +197,31 @@ mod tests {
         };
         apply(&mut c, &["ENV A=2 B=\"x y\"".into(), "ENV C z w".into()]).unwrap();
         assert_eq!(c.env.unwrap(), vec!["A=2", "B=x y", "C=z w"]);
+    }
+
+    #[test]
+    fn healthchecks_take_options_and_both_command_forms() {
+        let mut c = RunConfig::default();
+        apply(
+            &mut c,
+            &["HEALTHCHECK --interval=2s --retries=4 CMD wget -q -O- localhost".into()],
+        )
+        .unwrap();
+        let h = c.healthcheck.unwrap();
+        assert_eq!(h.test, ["CMD-SHELL", "wget -q -O- localhost"]);
+        assert_eq!((h.interval, h.retries), (2_000_000_000, 4));
+        let mut c = RunConfig::default();
+        apply(
+            &mut c,
+            &[
+                r#"HEALTHCHECK CMD ["true"]"#.into(),
+                "HEALTHCHECK NONE".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.healthcheck.as_ref().unwrap().test, ["NONE"]);
+        assert!(apply(&mut c, &["HEALTHCHECK --bogus=1 CMD true".into()]).is_err());
+        assert!(apply(&mut c, &["HEALTHCHECK CMD".into()]).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! turned into `major:minor` by a `stat` of the host device.
 
 use super::SpecError;
+use crate::cgroups::{CgroupLimits, DeviceThrottle, DeviceWeight, ThrottleKind};
 use berth_core::container::{Resources, ThrottleDevice};
 use oci_spec::runtime::{
     LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, LinuxThrottleDevice,
@@ -136,10 +137,105 @@ pub fn linux_resources(r: &Resources) -> Result<LinuxResources, SpecError> {
     Ok(out)
 }
 
+/// What `docker update` writes into a running container's cgroups for `r` (its resources
+/// after the update), as Docker hands them to the runtime: set values only; a pids limit of
+/// 0 or less lifts the limit.
+pub fn cgroup_limits(r: &Resources) -> Result<CgroupLimits, SpecError> {
+    let nonzero = |v: i64| (v != 0).then_some(v);
+    let (mut period, mut quota) = (None, None);
+    if r.nano_cpus > 0 {
+        period = Some(NANO_CPUS_PERIOD_US);
+        quota = Some(r.nano_cpus * NANO_CPUS_PERIOD_US as i64 / 1_000_000_000);
+    }
+    if quota.is_none() {
+        quota = nonzero(r.cpu_quota);
+    }
+    if period.is_none() {
+        period = nonzero(r.cpu_period).and_then(|p| u64::try_from(p).ok());
+    }
+    let mut throttle = Vec::new();
+    for (list, kind) in [
+        (&r.blkio_device_read_bps, ThrottleKind::ReadBps),
+        (&r.blkio_device_write_bps, ThrottleKind::WriteBps),
+        (&r.blkio_device_read_iops, ThrottleKind::ReadIops),
+        (&r.blkio_device_write_iops, ThrottleKind::WriteIops),
+    ] {
+        for t in list {
+            let (major, minor) = device_numbers(&t.path)?;
+            throttle.push(DeviceThrottle {
+                major,
+                minor,
+                kind,
+                rate: t.rate,
+            });
+        }
+    }
+    let weight_device = r
+        .blkio_weight_device
+        .iter()
+        .map(|w| {
+            let (major, minor) = device_numbers(&w.path)?;
+            Ok(DeviceWeight {
+                major,
+                minor,
+                weight: w.weight,
+            })
+        })
+        .collect::<Result<Vec<_>, SpecError>>()?;
+    Ok(CgroupLimits {
+        memory: nonzero(r.memory),
+        memory_swap: nonzero(r.memory_swap),
+        memory_reservation: nonzero(r.memory_reservation),
+        memory_swappiness: r.memory_swappiness.and_then(|s| u64::try_from(s).ok()),
+        oom_kill_disable: None,
+        cpu_shares: nonzero(r.cpu_shares).and_then(|s| u64::try_from(s).ok()),
+        cpu_period: period,
+        cpu_quota: quota,
+        cpuset_cpus: Some(r.cpuset_cpus.clone()).filter(|s| !s.is_empty()),
+        cpuset_mems: Some(r.cpuset_mems.clone()).filter(|s| !s.is_empty()),
+        pids_limit: r.pids_limit,
+        blkio_weight: (r.blkio_weight != 0).then_some(r.blkio_weight),
+        blkio_weight_device: weight_device,
+        blkio_throttle: throttle,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use berth_core::container::WeightDevice;
+
+    #[test]
+    fn update_limits_carry_only_set_values_and_nano_cpus_as_a_quota() {
+        let r = Resources {
+            memory: 128 << 20,
+            memory_swap: -1,
+            nano_cpus: 500_000_000,
+            pids_limit: Some(0),
+            blkio_device_write_bps: vec![ThrottleDevice {
+                path: "/dev/zero".into(),
+                rate: 4096,
+            }],
+            ..Default::default()
+        };
+        let l = cgroup_limits(&r).unwrap();
+        assert_eq!(l.memory, Some(128 << 20));
+        assert_eq!(l.memory_swap, Some(-1));
+        assert_eq!(l.memory_reservation, None);
+        assert_eq!((l.cpu_period, l.cpu_quota), (Some(100_000), Some(50_000)));
+        assert_eq!(l.cpu_shares, None);
+        assert_eq!(l.pids_limit, Some(0));
+        assert_eq!(
+            l.blkio_throttle,
+            vec![DeviceThrottle {
+                major: 1,
+                minor: 5,
+                kind: ThrottleKind::WriteBps,
+                rate: 4096
+            }]
+        );
+        assert!(cgroup_limits(&Resources::default()).unwrap().is_empty());
+    }
 
     #[test]
     fn unset_resources_produce_nothing() {

@@ -4,7 +4,8 @@
 mod start;
 
 use berth_shim::launch::{ShimOptions, StartResult, EXIT_FILE};
-use berth_shim::logfile::{self, JsonFileWriter, Rotation};
+use berth_shim::logfile::{self, LogFormat, LogWriter, Rotation};
+use berth_shim::oom::OomSource;
 use berth_shim::proto::{self, Event, ExecRequest, ExitInfo, Frame, ProcessStatus, Request, INIT};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -98,10 +99,54 @@ struct Monitor {
     pending: Vec<PendingExec>,
     /// Exit statuses of pids reaped before we knew them (an exec that ended at once).
     early_exits: HashMap<i32, ExitInfo>,
-    log: Option<JsonFileWriter>,
+    log: Option<LogWriter>,
     log_dirty: bool,
+    oom: Option<OomWatcher>,
     listener: UnixListener,
     sigfd: SignalFd,
+}
+
+/// Follows OOM kills in the container's memory cgroup.
+struct OomWatcher {
+    source: OomSource,
+    /// Readable on OOM activity; dropped once the cgroup is gone.
+    notifier: Option<OwnedFd>,
+    /// Kills counted before this run's processes started, and at the last notification.
+    baseline: u64,
+    seen: u64,
+}
+
+impl OomWatcher {
+    fn new(source: OomSource) -> OomWatcher {
+        let baseline = source.kills().unwrap_or(0);
+        // Without a notifier OOMs are still found at exit, from the counter.
+        let notifier = source.notifier().ok();
+        OomWatcher {
+            source,
+            notifier,
+            baseline,
+            seen: baseline,
+        }
+    }
+
+    /// Whether the notification just drained reports a new OOM.
+    fn fresh_oom(&mut self) -> bool {
+        if let Some(fd) = &self.notifier {
+            berth_shim::oom::drain(fd);
+        }
+        if !self.source.exists() {
+            self.notifier = None;
+            return false;
+        }
+        let kills = self.source.kills().unwrap_or(self.seen);
+        let fresh = kills > self.seen || self.source.under_oom();
+        self.seen = self.seen.max(kills);
+        fresh
+    }
+
+    fn killed_any(&self) -> bool {
+        self.source.kills().unwrap_or(self.seen) > self.baseline
+    }
 }
 
 /// Runs the shim; returns the process exit code.
@@ -158,14 +203,15 @@ pub fn run(opts: ShimOptions) -> i32 {
                 return 1;
             }
         };
-    let log = match opts.log_driver.as_str() {
-        "none" => None,
-        _ => {
+    let log = match LogFormat::of_driver(&opts.log_driver) {
+        None => None,
+        Some(format) => {
             let rotation = Rotation {
                 max_size: opts.log_max_size,
                 max_files: opts.log_max_files.max(1),
+                compress: opts.log_compress,
             };
-            match JsonFileWriter::open(&opts.log_path, rotation) {
+            match LogWriter::open(&opts.log_path, format, rotation) {
                 Ok(w) => Some(w),
                 Err(e) => {
                     crate::report(&StartResult::Failed {
@@ -185,6 +231,12 @@ pub fn run(opts: ShimOptions) -> i32 {
             return 1;
         }
     };
+    // The runtime has made the cgroup by now.
+    let oom = opts
+        .oom_watch
+        .as_deref()
+        .and_then(OomSource::parse)
+        .map(OomWatcher::new);
     crate::report(&StartResult::Started { pid });
     // The daemon has its answer: stop holding its pipe and anything else inherited.
     if let Ok(null) = std::fs::OpenOptions::new()
@@ -220,6 +272,7 @@ pub fn run(opts: ShimOptions) -> i32 {
         early_exits: HashMap::new(),
         log,
         log_dirty: false,
+        oom,
         listener,
         sigfd,
     };
@@ -231,6 +284,7 @@ pub fn run(opts: ShimOptions) -> i32 {
 #[derive(Clone, Copy)]
 enum Token {
     Signal,
+    Oom,
     Listener,
     Client(usize),
     Out(usize, usize),
@@ -254,6 +308,7 @@ impl Monitor {
             for (token, flags) in ready {
                 match token {
                     Token::Signal => self.on_signal(),
+                    Token::Oom => self.on_oom(),
                     Token::Listener => self.accept_clients(),
                     Token::Client(id) => self.on_client(id, flags),
                     Token::Out(p, s) => self.on_output(p, Some(s), &mut buf),
@@ -287,6 +342,10 @@ impl Monitor {
         tokens.push(Token::Signal);
         fds.push(PollFd::new(&self.listener, PollFlags::IN));
         tokens.push(Token::Listener);
+        if let Some(fd) = self.oom.as_ref().and_then(|o| o.notifier.as_ref()) {
+            fds.push(PollFd::new(fd, PollFlags::IN));
+            tokens.push(Token::Oom);
+        }
         for (id, c) in &self.clients {
             let mut f = if c.read_closed {
                 PollFlags::empty()
@@ -348,7 +407,21 @@ impl Monitor {
         }
     }
 
-    fn on_reaped(&mut self, pid: i32, exit: ExitInfo) {
+    fn on_oom(&mut self) {
+        let Some(w) = self.oom.as_mut() else { return };
+        if !w.fresh_oom() {
+            return;
+        }
+        for c in self.clients.values_mut().filter(|c| c.watch) {
+            c.send(&Event::Oom);
+            c.flush();
+        }
+    }
+
+    fn on_reaped(&mut self, pid: i32, mut exit: ExitInfo) {
+        if pid == self.procs[0].pid {
+            exit.oom_killed = self.oom.as_ref().is_some_and(OomWatcher::killed_any);
+        }
         if let Some(i) = self.pending.iter().position(|p| p.child.id() as i32 == pid) {
             let pending = self.pending.swap_remove(i);
             self.exec_runtime_done(pending, exit);
@@ -811,15 +884,17 @@ impl Monitor {
                 }
             }
         }
-        if self.log_dirty {
-            if let Some(w) = self.log.as_mut() {
-                if !finished.is_empty() && finished.contains(&0) {
-                    let _ = w.finish_stream(proto::STREAM_STDOUT);
-                    let _ = w.finish_stream(proto::STREAM_STDERR);
-                }
+        if let Some(w) = self.log.as_mut() {
+            if finished.contains(&0) {
+                // The log is complete (rotations compressed) before the exit is announced.
+                let _ = w.finish_stream(proto::STREAM_STDOUT);
+                let _ = w.finish_stream(proto::STREAM_STDERR);
+                let _ = w.close();
+                self.log_dirty = false;
+            } else if self.log_dirty {
                 let _ = w.flush();
+                self.log_dirty = false;
             }
-            self.log_dirty = false;
         }
         for i in finished {
             let key = self.procs[i].key.clone();
@@ -883,6 +958,9 @@ impl Monitor {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+        if let Some(w) = self.log.as_mut() {
+            let _ = w.close();
+        }
         // The bundle may already be gone (the daemon removes it with the container).
         let log = std::path::Path::new("/dev/null");
         let _ = start::runtime_command(
@@ -910,5 +988,6 @@ fn exit_info(status: rustix::process::WaitStatus) -> ExitInfo {
         code,
         signal,
         finished_at_ns: logfile::now_ns(),
+        oom_killed: false,
     }
 }
