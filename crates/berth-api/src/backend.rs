@@ -7,6 +7,7 @@ use berth_core::event::Event;
 use berth_core::filters::Filters;
 use berth_core::image::Image;
 use berth_core::{Error, Result};
+use berth_engine::build::{BuildMessage, BuildRequest};
 use berth_engine::containers::attach::AttachOptions;
 use berth_engine::containers::exec::{ExecConfig, ExecInstance};
 use berth_engine::containers::ops::TopResult;
@@ -186,14 +187,31 @@ pub trait ImageBackend: Send + Sync + 'static {
     }
 }
 
+pub trait BuildBackend: Send + Sync + 'static {
+    /// Reads the context and starts the build; the build streams on the receiver.
+    fn build(
+        &self,
+        _req: BuildRequest,
+        _context: Box<dyn Read + Send>,
+    ) -> impl Future<Output = Result<mpsc::Receiver<BuildMessage>>> + Send {
+        async { unsupported("build") }
+    }
+}
+
 pub trait SystemBackend: Send + Sync + 'static {
     fn facts(&self) -> SystemFacts;
     fn subscribe_events(&self) -> (Vec<Event>, broadcast::Receiver<Event>);
 }
 
 /// Everything the full router needs.
-pub trait Backend: ContainerBackend + ExecBackend + ImageBackend + SystemBackend {}
-impl<T: ContainerBackend + ExecBackend + ImageBackend + SystemBackend> Backend for T {}
+pub trait Backend:
+    ContainerBackend + ExecBackend + ImageBackend + BuildBackend + SystemBackend
+{
+}
+impl<T: ContainerBackend + ExecBackend + ImageBackend + BuildBackend + SystemBackend> Backend
+    for T
+{
+}
 
 /// The real backend: the engine.
 pub struct EngineBackend(pub Arc<Engine>);
@@ -365,6 +383,17 @@ impl ImageBackend for EngineBackend {
         Ok(Box::new(move |w: &mut dyn std::io::Write| {
             e.write_save(&plan, w)
         }))
+    }
+}
+
+impl BuildBackend for EngineBackend {
+    fn build(
+        &self,
+        req: BuildRequest,
+        context: Box<dyn Read + Send>,
+    ) -> impl Future<Output = Result<mpsc::Receiver<BuildMessage>>> + Send {
+        let e = self.0.clone();
+        async move { e.build(req, context).await }
     }
 }
 
