@@ -9,15 +9,21 @@
 use crate::backend::Backend;
 use crate::error::{bad_request, ApiResult};
 use crate::params::Params;
+use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, Request, State};
-use axum::response::Response;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use berth_engine::build::{BuildMessage, BuildOptions, BuildRequest};
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;
+
+/// How long a silent build waits before checking the client is still there.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub fn routes<B: Backend>() -> Router<Arc<B>> {
     Router::new().route("/build", post(build::<B>))
@@ -89,14 +95,32 @@ async fn build<B: Backend>(
     let remote = p.string("remote");
     let body = super::images::body_reader(req);
     let mut rx = b.build(BuildRequest { options, remote }, body).await?;
-    let (tx, out) = mpsc::channel::<Value>(64);
+    let (tx, out) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
+        let line = |v: Value| {
+            let mut b = serde_json::to_vec(&v).unwrap_or_default();
+            b.push(b'\n');
+            Bytes::from(b)
+        };
         let mut held = Vec::new();
         let mut image = None;
-        while let Some(m) = rx.recv().await {
+        loop {
+            // While a step is quiet, a bare newline now and then (JSON decoders skip
+            // whitespace) finds out whether the client is still there; when it is not,
+            // `rx` is dropped, which cancels the build.
+            let m = tokio::select! {
+                m = rx.recv() => m,
+                _ = tokio::time::sleep(HEARTBEAT) => {
+                    if tx.send(Bytes::from_static(b"\n")).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                _ = tx.closed() => return,
+            };
+            let Some(m) = m else { break };
             if !quiet {
-                if tx.send(to_json(&m)).await.is_err() {
-                    // The client went away: dropping `rx` cancels the build.
+                if tx.send(line(to_json(&m))).await.is_err() {
                     return;
                 }
                 continue;
@@ -105,23 +129,26 @@ async fn build<B: Backend>(
                 BuildMessage::ImageId(id) => image = Some(id.clone()),
                 BuildMessage::Error { .. } => {
                     for h in held.drain(..) {
-                        if tx.send(h).await.is_err() {
+                        if tx.send(line(h)).await.is_err() {
                             return;
                         }
                     }
-                    let _ = tx.send(to_json(&m)).await;
+                    let _ = tx.send(line(to_json(&m))).await;
                     return;
                 }
                 BuildMessage::Stream(_) => held.push(to_json(&m)),
             }
         }
         if let Some(id) = image {
-            let _ = tx.send(json!({ "stream": format!("{id}\n") })).await;
+            let _ = tx.send(line(json!({ "stream": format!("{id}\n") }))).await;
         }
     });
-    Ok(crate::stream::json_lines(crate::stream::tokio_stream_from(
-        out,
-    )))
+    let body = crate::stream::tokio_stream_from(out).map(Ok::<_, std::io::Error>);
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
 }
 
 #[cfg(test)]

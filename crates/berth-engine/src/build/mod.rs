@@ -125,6 +125,7 @@ impl Engine {
                             }
                         }
                         _ = tx.closed(), if !gone => {
+                            tracing::debug!("build client went away: cancelling");
                             gone = true;
                             cancel.cancel();
                         }

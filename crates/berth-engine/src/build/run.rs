@@ -27,6 +27,9 @@ fn mount_destinations(spec: &oci_spec::runtime::Spec) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// How long a cancelled `RUN` keeps trying to kill its container.
+const KILL_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn pump(mut r: impl AsyncRead + Unpin, stream: OutputStream, out: OutputSender) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
@@ -223,17 +226,27 @@ impl EngineBuilder {
         };
         let waited = async {
             tokio::select! {
-                s = child.wait() => (s, false),
-                _ = cancel.cancelled() => {
-                    let (rt, id) = (runtime.clone(), wc.id.clone());
-                    let _ = Engine::blocking(move || {
-                        let _ = rt.kill(&id, libc::SIGKILL, true);
-                        Ok(())
-                    })
-                    .await;
-                    (child.wait().await, true)
+                s = child.wait() => return (s, false),
+                _ = cancel.cancelled() => {}
+            }
+            // The runtime writes the container's state a moment after the command starts:
+            // until then `kill` finds nothing, so it is tried again until it lands.
+            let deadline = tokio::time::Instant::now() + KILL_RETRY_FOR;
+            loop {
+                let (rt, id) = (runtime.clone(), wc.id.clone());
+                let killed = Engine::blocking(move || Ok(rt.kill(&id, libc::SIGKILL, true)))
+                    .await
+                    .map(|r| r.is_ok())
+                    .unwrap_or(false);
+                if killed || tokio::time::Instant::now() > deadline {
+                    break;
+                }
+                tokio::select! {
+                    s = child.wait() => return (s, true),
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
                 }
             }
+            (child.wait().await, true)
         };
         let ((status, cancelled), (), ()) = tokio::join!(waited, pumps, epumps);
         {
