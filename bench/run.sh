@@ -3,14 +3,14 @@
 # writes bench/results/latest.json. Needs root and release binaries:
 #   cargo build --release -p berthd -p berth
 #   cargo rustc --release -p berth-shim --bin berth-shim -- -C target-feature=+crt-static
-#   bench/run.sh [scenario...]     (scenarios: run exec ps memory; default all)
+#   bench/run.sh [scenario...]     (scenarios: run exec ps memory build; default all)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-20}
 WARMUP=${WARMUP:-3}
 OUT=$REPO/bench/results
 mkdir -p "$OUT"
-scenarios=("$@"); [ ${#scenarios[@]} -gt 0 ] || scenarios=(run exec ps memory)
+scenarios=("$@"); [ ${#scenarios[@]} -gt 0 ] || scenarios=(run exec ps memory build)
 trap stop_daemons EXIT
 [ -n "${BENCH_KEEP:-}" ] && trap - EXIT
 stop_daemons
@@ -86,6 +86,41 @@ PY
       printf '%-28s berthd %6s KiB   dockerd+containerd %6s KiB\n' "idle daemon RSS" "$bd" "$dd"
       printf '%-28s berth-shim %6s KiB   containerd-shim %6s KiB\n' "per-container monitor RSS" "$bs" "$ds"
       berth rm -f $(berth ps -q) >/dev/null; dock rm -f $(dock ps -q) >/dev/null
+      ;;
+    build)
+      # The classic builder on both sides (the docker CLI here has no buildx).
+      export DOCKER_BUILDKIT=0
+      ctx=$BENCH_DIR/build-ctx; mkdir -p "$ctx"
+      head -c 20M /dev/urandom > "$ctx/data.bin"
+      cat > "$ctx/Dockerfile" <<'DF'
+FROM busybox
+COPY data.bin /data/
+RUN echo built > /built
+ENV APP=bench
+WORKDIR /app
+CMD ["sh"]
+DF
+      berth build -t bench-build "$ctx" >/dev/null; dock build -t bench-build "$ctx" >/dev/null 2>&1
+      bench build-cached-5-steps \
+        "$BIN/berth -H unix://$BERTH_SOCK build -t bench-build $ctx" \
+        "$DOCKER_CLI -H unix://$DOCKER_SOCK build -t bench-build $ctx"
+      RUNS=${BUILD_RUNS:-5} WARMUP=1 bench build-cold-5-steps \
+        "$BIN/berth -H unix://$BERTH_SOCK build --no-cache -t bench-cold $ctx" \
+        "$DOCKER_CLI -H unix://$DOCKER_SOCK build --no-cache -t bench-cold $ctx"
+      par=$BENCH_DIR/build-par; mkdir -p "$par"
+      cat > "$par/Dockerfile" <<'DF'
+FROM busybox AS a
+RUN sleep 2 && echo a > /a
+FROM busybox AS b
+RUN sleep 2 && echo b > /b
+FROM busybox
+COPY --from=a /a /a
+COPY --from=b /b /b
+DF
+      RUNS=${BUILD_RUNS:-3} WARMUP=0 bench build-two-2s-stages \
+        "$BIN/berth -H unix://$BERTH_SOCK build --no-cache -t bench-par $par" \
+        "$DOCKER_CLI -H unix://$DOCKER_SOCK build --no-cache -t bench-par $par"
+      echo "  (two independent 2 s stages: the sum is 4000 ms)"
       ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac

@@ -34,7 +34,7 @@ pub struct BuildContext {
 
 /// Whether a 512-byte block is a tar header (its checksum adds up) or the zero block of an
 /// empty archive.
-fn is_tar_header(block: &[u8]) -> bool {
+pub(crate) fn is_tar_header(block: &[u8]) -> bool {
     if block.len() < 512 {
         return false;
     }

@@ -60,22 +60,7 @@ pub fn is_archive(path: &Path) -> bool {
     if (&mut plain).take(512).read_to_end(&mut head).is_err() || head.len() < 512 {
         return false;
     }
-    !head.iter().all(|b| *b == 0) && {
-        let field = String::from_utf8_lossy(&head[148..156]);
-        let want = u32::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8);
-        let sum: u32 = head
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                if (148..156).contains(&i) {
-                    32
-                } else {
-                    u32::from(*b)
-                }
-            })
-            .sum();
-        want == Ok(sum)
-    }
+    !head.iter().all(|b| *b == 0) && crate::context::is_tar_header(&head)
 }
 
 /// A source inside another root (`COPY --from`): absolute or relative to `/`, wildcards

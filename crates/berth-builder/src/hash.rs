@@ -68,7 +68,7 @@ pub fn source_hash(
         if path == rel {
             continue;
         }
-        h.update(path[prefix.len()..].as_bytes());
+        h.update(&path.as_bytes()[prefix.len()..]);
         h.update([0]);
         h.update(e.digest());
     }

@@ -280,7 +280,7 @@ fn name_values(
     words
         .into_iter()
         .map(|w| match w.split_once('=') {
-            Some((k, _)) if k.is_empty() => Err(err(
+            Some(("", _)) => Err(err(
                 node,
                 file,
                 format!("{} names can not be blank", node.keyword),

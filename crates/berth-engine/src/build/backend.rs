@@ -18,6 +18,11 @@ pub(crate) fn working_key(id: &str) -> String {
     format!("build-{id}")
 }
 
+/// Where a working container's `RUN` bundle and managed `/etc` files go.
+pub(crate) fn bundle_dir(engine: &Engine, id: &str) -> PathBuf {
+    engine.build_tmp().join(working_key(id))
+}
+
 fn built(img: Image) -> BuiltImage {
     BuiltImage {
         id: img.id.to_string(),
@@ -144,7 +149,7 @@ impl BuildBackend for EngineBuilder {
     async fn remove_working(&self, wc: &WorkingContainer) -> berth_builder::Result<()> {
         let key = working_key(&wc.id);
         let storage = self.engine.storage.clone();
-        let bundle = self.engine.build_tmp().join(&key);
+        let bundle = bundle_dir(&self.engine, &wc.id);
         Engine::blocking(move || {
             let _ = std::fs::remove_dir_all(&bundle);
             if storage.rw_exists(&key) {

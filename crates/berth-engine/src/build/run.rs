@@ -5,7 +5,7 @@
 //! No shim and no container record: the command lives exactly as long as this call. On
 //! cancellation the runtime kills every process of the container and deletes it.
 
-use super::backend::{working_key, EngineBuilder};
+use super::backend::{bundle_dir, EngineBuilder};
 use crate::containers::etc;
 use crate::Engine;
 use berth_builder::{
@@ -62,7 +62,7 @@ impl EngineBuilder {
         wc: &WorkingContainer,
         req: &RunRequest,
     ) -> berth_core::Result<(PathBuf, Vec<PathBuf>)> {
-        let bundle = engine.build_tmp().join(working_key(&wc.id));
+        let bundle = bundle_dir(engine, &wc.id);
         std::fs::create_dir_all(&bundle)?;
         let hostname = berth_core::id::short(&wc.id).to_string();
         let network_mode = match req.network_mode.as_str() {

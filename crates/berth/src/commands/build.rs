@@ -271,7 +271,8 @@ pub async fn build(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
         ("platform", "platform"),
     ] {
         let v = p.string(flag);
-        if !v.is_empty() && !(flag == "network" && v == "default") {
+        let default_network = flag == "network" && v == "default";
+        if !v.is_empty() && !default_network {
             q.push((key, v));
         }
     }
