@@ -158,7 +158,7 @@ impl BuildContext {
                 kind: EntryKind::File,
                 mode: 0o644,
                 size: content.len() as u64,
-                content: <sha2::Sha256 as sha2::Digest>::digest(content).into(),
+                content: hash::digest(content),
             },
         );
         Ok(())

@@ -8,8 +8,7 @@
 //!   `ADD` of local archives), hashing file contents on the way when asked;
 //! - [`copy_tree`]: copies a host file or directory to a path in the root (`COPY`).
 
-use crate::hash::{EntryHash, EntryKind};
-use sha2::{Digest as _, Sha256};
+use crate::hash::{self, ContentHasher, EntryHash, EntryKind};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
@@ -212,8 +211,8 @@ pub fn extract_tar(
                     .write(true)
                     .create_new(true)
                     .open(&host)?;
-                let mut hasher = hash.then(Sha256::new);
-                let mut buf = vec![0u8; 256 * 1024];
+                let mut hasher = hash.then(ContentHasher::new);
+                let mut buf = vec![0u8; 1024 * 1024];
                 loop {
                     let n = entry.read(&mut buf)?;
                     if n == 0 {
@@ -227,7 +226,7 @@ pub fn extract_tar(
                 }
                 drop(f);
                 if let Some(h) = hasher {
-                    content_hash = h.finalize().into();
+                    content_hash = h.finish();
                 }
                 std::os::unix::fs::lchown(&host, Some(uid), Some(gid))?;
                 fs::set_permissions(&host, fs::Permissions::from_mode(mode))?;
@@ -243,7 +242,7 @@ pub fn extract_tar(
                 std::os::unix::fs::symlink(&target, &host)?;
                 std::os::unix::fs::lchown(&host, Some(uid), Some(gid))?;
                 set_mtime(&host, mtime, 0)?;
-                content_hash = Sha256::digest(target.as_os_str().as_encoded_bytes()).into();
+                content_hash = hash::digest(target.as_os_str().as_encoded_bytes());
                 EntryKind::Symlink
             }
             tar::EntryType::Link => {
@@ -451,11 +450,11 @@ pub fn tree_hashes(path: &Path) -> io::Result<Hashes> {
                     kind: EntryKind::Symlink,
                     mode,
                     size: 0,
-                    content: Sha256::digest(t.as_os_str().as_encoded_bytes()).into(),
+                    content: hash::digest(t.as_os_str().as_encoded_bytes()),
                 },
             );
         } else if meta.is_file() {
-            let mut h = Sha256::new();
+            let mut h = ContentHasher::new();
             io::copy(&mut fs::File::open(&p)?, &mut h)?;
             out.insert(
                 rel.to_string(),
@@ -463,7 +462,7 @@ pub fn tree_hashes(path: &Path) -> io::Result<Hashes> {
                     kind: EntryKind::File,
                     mode,
                     size: meta.len(),
-                    content: h.finalize().into(),
+                    content: h.finish(),
                 },
             );
         }

@@ -68,6 +68,65 @@ pub fn options(p: &Params) -> ApiResult<BuildOptions> {
     })
 }
 
+/// The request body as a blocking reader, in chunks of about a megabyte: the context can
+/// be large, and handing it over frame by frame costs a thread wake-up per frame.
+fn context_reader(req: Request) -> Box<dyn std::io::Read + Send> {
+    const CHUNK: usize = 1 << 20;
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::spawn(async move {
+        let mut body = req.into_body().into_data_stream();
+        let mut acc = bytes::BytesMut::new();
+        while let Some(frame) = body.next().await {
+            match frame {
+                Ok(b) if acc.is_empty() && b.len() >= CHUNK => {
+                    if tx.send(Ok(b)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(b) => {
+                    acc.extend_from_slice(&b);
+                    if acc.len() >= CHUNK && tx.send(Ok(acc.split().freeze())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e))).await;
+                    return;
+                }
+            }
+        }
+        if !acc.is_empty() {
+            let _ = tx.send(Ok(acc.freeze())).await;
+        }
+    });
+    Box::new(ChannelReader {
+        rx,
+        cur: Bytes::new(),
+    })
+}
+
+/// Reads what [`context_reader`]'s task receives (on a blocking thread).
+struct ChannelReader {
+    rx: mpsc::Receiver<std::io::Result<Bytes>>,
+    cur: Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        bytes::Buf::advance(&mut self.cur, n);
+        Ok(n)
+    }
+}
+
 fn to_json(m: &BuildMessage) -> Value {
     match m {
         BuildMessage::Stream(s) => json!({ "stream": s }),
@@ -93,7 +152,7 @@ async fn build<B: Backend>(
     let options = options(&p)?;
     let quiet = p.bool("q");
     let remote = p.string("remote");
-    let body = super::images::body_reader(req);
+    let body = context_reader(req);
     let mut rx = b.build(BuildRequest { options, remote }, body).await?;
     let (tx, out) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {

@@ -86,8 +86,10 @@ impl Engine {
         };
         let name = opts.dockerfile.clone();
         let plan_opts = opts.clone();
+        let t0 = std::time::Instant::now();
         let (ctx, df, plan) = Self::blocking(move || {
             let mut ctx = BuildContext::from_reader(body, &tmp, &name)?;
+            tracing::debug!(elapsed = ?t0.elapsed(), "build context read");
             let text = ctx.dockerfile(&name)?;
             ctx.apply_dockerignore(&name);
             let df = Dockerfile::parse(&text, &name)?;
@@ -95,6 +97,7 @@ impl Engine {
             Ok::<_, Error>((ctx, df, plan))
         })
         .await?;
+        tracing::debug!(elapsed = ?t0.elapsed(), "build planned");
         let (tx, rx) = mpsc::channel::<BuildMessage>(256);
         let engine = self.clone();
         tokio::spawn(async move {
@@ -133,6 +136,7 @@ impl Engine {
                 }
             };
             let (result, ()) = tokio::join!(run, forward);
+            tracing::debug!(elapsed = ?t0.elapsed(), "build done");
             if let Err(e) = result {
                 if !matches!(e, BuildError::Cancelled) {
                     tracing::debug!(error = %e, "build failed");
@@ -146,6 +150,7 @@ impl Engine {
             }
             // The context directory can be large: remove it off the async workers.
             let _ = tokio::task::spawn_blocking(move || drop(ctx)).await;
+            tracing::debug!(elapsed = ?t0.elapsed(), "build context removed");
         });
         Ok(rx)
     }

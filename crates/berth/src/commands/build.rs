@@ -35,7 +35,7 @@ struct BodyWriter {
     total: u64,
 }
 
-const CHUNK: usize = 256 * 1024;
+const CHUNK: usize = 1024 * 1024;
 
 impl Write for BodyWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
@@ -131,6 +131,7 @@ fn write_context(plan: &ContextPlan, w: impl Write) -> std::io::Result<()> {
             } else if meta.is_file() {
                 let mut h = tar_header(&meta, tar::EntryType::Regular, meta.len());
                 let f = std::fs::File::open(&path)?;
+                let f = std::io::BufReader::with_capacity(CHUNK, f);
                 tar.append_data(&mut h, &child, f.take(meta.len()))?;
             }
         }
@@ -333,13 +334,20 @@ pub async fn build(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
     } else {
         let plan = local_context(&source, &file)?;
         q.push(("dockerfile", plan.dockerfile.clone()));
+        let compress = p.bool("compress");
         producer = tokio::task::spawn_blocking(move || {
             let mut w = BodyWriter {
                 tx,
                 buf: Vec::with_capacity(CHUNK),
                 total: 0,
             };
-            write_context(&plan, &mut w)?;
+            if compress {
+                let mut gz = flate2::write::GzEncoder::new(&mut w, flate2::Compression::fast());
+                write_context(&plan, &mut gz)?;
+                gz.finish()?;
+            } else {
+                write_context(&plan, &mut w)?;
+            }
             w.flush()?;
             Ok(w.total)
         });
