@@ -3,7 +3,7 @@
 # writes bench/results/latest.json. Needs root and release binaries:
 #   cargo build --release -p berthd -p berth
 #   cargo rustc --release -p berth-shim --bin berth-shim -- -C target-feature=+crt-static
-#   bench/run.sh [scenario...]     (scenarios: run exec ps memory files net; default all)
+#   bench/run.sh [scenario...]     (scenarios: run exec ps memory files net build; default all)
 # `files`: `cp` of a 1 GiB tree of 10,000 files into and out of a running container, and
 # `commit` of a container with 200 MB of changes.
 # `net` restarts both daemons with bridge networking (see lib.sh) and measures
@@ -15,7 +15,7 @@ RUNS=${RUNS:-20}
 WARMUP=${WARMUP:-3}
 OUT=$REPO/bench/results
 mkdir -p "$OUT"
-scenarios=("$@"); [ ${#scenarios[@]} -gt 0 ] || scenarios=(run exec ps memory files net)
+scenarios=("$@"); [ ${#scenarios[@]} -gt 0 ] || scenarios=(run exec ps memory files net build)
 IPERF_SECS=${IPERF_SECS:-5}
 trap stop_daemons EXIT
 [ -n "${BENCH_KEEP:-}" ] && trap - EXIT
@@ -177,6 +177,40 @@ PY
       bench run-rm-user-network \
         "$BIN/berth -H unix://$BERTH_SOCK run --rm --network benchnet busybox true" \
         "$DOCKER_CLI -H unix://$DOCKER_SOCK run --rm --network benchnet busybox true"
+    build)
+      # The classic builder on both sides (the docker CLI here has no buildx).
+      export DOCKER_BUILDKIT=0
+      ctx=$BENCH_DIR/build-ctx; mkdir -p "$ctx"
+      head -c 20M /dev/urandom > "$ctx/data.bin"
+      cat > "$ctx/Dockerfile" <<'DF'
+FROM busybox
+COPY data.bin /data/
+RUN echo built > /built
+ENV APP=bench
+WORKDIR /app
+CMD ["sh"]
+DF
+      berth build -t bench-build "$ctx" >/dev/null; dock build -t bench-build "$ctx" >/dev/null 2>&1
+      bench build-cached-5-steps \
+        "$BIN/berth -H unix://$BERTH_SOCK build -t bench-build $ctx" \
+        "$DOCKER_CLI -H unix://$DOCKER_SOCK build -t bench-build $ctx"
+      RUNS=${BUILD_RUNS:-5} WARMUP=1 bench build-cold-5-steps \
+        "$BIN/berth -H unix://$BERTH_SOCK build --no-cache -t bench-cold $ctx" \
+        "$DOCKER_CLI -H unix://$DOCKER_SOCK build --no-cache -t bench-cold $ctx"
+      par=$BENCH_DIR/build-par; mkdir -p "$par"
+      cat > "$par/Dockerfile" <<'DF'
+FROM busybox AS a
+RUN sleep 2 && echo a > /a
+FROM busybox AS b
+RUN sleep 2 && echo b > /b
+FROM busybox
+COPY --from=a /a /a
+COPY --from=b /b /b
+DF
+      RUNS=${BUILD_RUNS:-3} WARMUP=0 bench build-two-2s-stages \
+        "$BIN/berth -H unix://$BERTH_SOCK build --no-cache -t bench-par $par" \
+        "$DOCKER_CLI -H unix://$DOCKER_SOCK build --no-cache -t bench-par $par"
+      echo "  (two independent 2 s stages: the sum is 4000 ms)"
       ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac
