@@ -4,6 +4,7 @@
 
 use berth_tests::{require_root, TestDaemon};
 use std::path::Path;
+use std::time::Duration;
 
 fn id_of(d: &TestDaemon, name: &str) -> String {
     d.inspect(name, "{{.Id}}")
@@ -98,12 +99,12 @@ fn run_limits_reach_the_cgroup_and_inspect_shows_them_as_docker_does() {
         "lim",
         "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.MemoryReservation}} \
          {{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.PidsLimit}} \
-         {{.HostConfig.CpusetCpus}} {{.HostConfig.OomKillDisable}} {{.HostConfig.MemorySwappiness}} \
+         {{.HostConfig.CpusetCpus}} {{.HostConfig.OomKillDisable}} {{json .HostConfig.MemorySwappiness}} \
          {{.HostConfig.CpuQuota}}",
     );
     assert_eq!(
         hc,
-        "67108864 134217728 33554432 500000000 512 50 0 true <nil> 0"
+        "67108864 134217728 33554432 500000000 512 50 0 true null 0"
     );
     let throttle = d.inspect("lim", "{{json .HostConfig.BlkioDeviceReadBps}}");
     assert_eq!(throttle, format!(r#"[{{"Path":"{dev}","Rate":1048576}}]"#));
@@ -123,9 +124,9 @@ fn run_limits_reach_the_cgroup_and_inspect_shows_them_as_docker_does() {
     assert_eq!(
         d.inspect(
             "free",
-            "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}}"
+            "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{json .HostConfig.PidsLimit}} {{.HostConfig.CpuShares}}"
         ),
-        "0 0 <nil> 0"
+        "0 0 null 0"
     );
 }
 
@@ -370,7 +371,7 @@ fn what_the_kernel_cannot_honour_gets_dockers_warning_or_error() {
         "run",
         "-d",
         "--name",
-        "w",
+        "ww",
         "--blkio-weight",
         "300",
         "busybox",
@@ -378,17 +379,17 @@ fn what_the_kernel_cannot_honour_gets_dockers_warning_or_error() {
         "1000",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let id = id_of(&d, "w");
+    let id = id_of(&d, "ww");
     if weight_supported {
         assert!(!r.stderr.contains("WARNING"), "{}", r.stderr);
-        assert_eq!(d.inspect("w", "{{.HostConfig.BlkioWeight}}"), "300");
+        assert_eq!(d.inspect("ww", "{{.HostConfig.BlkioWeight}}"), "300");
     } else {
         assert!(
             r.stderr.contains("WARNING: Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."),
             "{}",
             r.stderr
         );
-        assert_eq!(d.inspect("w", "{{.HostConfig.BlkioWeight}}"), "0");
+        assert_eq!(d.inspect("ww", "{{.HostConfig.BlkioWeight}}"), "0");
         assert!(!id.is_empty());
     }
     let ncpu = std::thread::available_parallelism().unwrap().get();
@@ -468,6 +469,8 @@ fn an_oom_killed_container_exits_137_with_oomkilled_and_an_oom_event() {
         ),
         "true 137 exited"
     );
+    // The docker CLI sends `until` in whole seconds: let the die event's second pass.
+    std::thread::sleep(Duration::from_millis(1100));
     let events = d
         .docker(&[
             "events",

@@ -152,35 +152,35 @@ fn top_lists_the_containers_processes_with_ps_options() {
         "run",
         "-d",
         "--name",
-        "t",
+        "tp",
         "busybox",
         "sh",
         "-c",
         "sleep 777 & sleep 888",
     ])
     .ok();
-    let r = d.docker(&["top", "t"]).ok();
+    let r = d.docker(&["top", "tp"]).ok();
     assert!(r.out().starts_with("UID"), "{}", r.out());
     assert!(
         r.out().contains("sleep 777") && r.out().contains("sleep 888"),
         "{}",
         r.out()
     );
-    let r = d.docker(&["top", "t", "-o", "pid,comm"]).ok();
+    let r = d.docker(&["top", "tp", "-o", "pid,comm"]).ok();
     let mut lines = r.out().lines();
     assert_eq!(
         lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
         ["PID", "COMMAND"]
     );
     assert_eq!(lines.filter(|l| l.ends_with("sleep")).count(), 2);
-    let r = d.berth(&["top", "t", "aux"]).ok();
+    let r = d.berth(&["top", "tp", "aux"]).ok();
     assert!(
         r.out().contains("USER") && r.out().contains("sleep 888"),
         "{}",
         r.out()
     );
-    d.docker(&["stop", "-t", "0", "t"]).ok();
-    let r = d.docker(&["top", "t"]);
+    d.docker(&["stop", "-t", "0", "tp"]).ok();
+    let r = d.docker(&["top", "tp"]);
     assert!(r.stderr.contains("is not running"), "{}", r.stderr);
 }
 
@@ -378,6 +378,8 @@ fn health_checks_show_in_ps_inspect_and_events_and_survive_a_daemon_restart() {
     assert!(log.len() <= 5 && !log.is_empty());
     assert_eq!(log.last().unwrap()["Output"], "ok\n");
     assert_eq!(log.last().unwrap()["ExitCode"], 0);
+    // The docker CLI sends `until` in whole seconds: let the last event's second pass.
+    std::thread::sleep(Duration::from_millis(1100));
     let ev = d
         .docker(&[
             "events",
