@@ -6,6 +6,9 @@
 BENCH_DIR=${BENCH_DIR:-/var/tmp/berth-bench}
 # Execution state goes on tmpfs, as the daemons' defaults (/run/berth, /var/run/docker) do.
 RUN_DIR=${RUN_DIR:-/run/berth-bench}
+# Cgroup parents are berth-$BENCH_CGROUP and docker-$BENCH_CGROUP: give a second run on the
+# same machine its own (with its own BENCH_DIR and RUN_DIR).
+BENCH_CGROUP=${BENCH_CGROUP:-bench}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BERTH_BIN:-$REPO/target/release}
 BERTH_SOCK=$BENCH_DIR/berth/berth.sock
@@ -34,7 +37,7 @@ start_berthd() {
   fi
   "$BIN/berthd" -H "unix://$BERTH_SOCK" --data-root "$BENCH_DIR/berth/data" --exec-root "$RUN_DIR/berth" \
     --pidfile "$BENCH_DIR/berth/berthd.pid" --config-file "$BENCH_DIR/berth/daemon.json" \
-    --cgroup-parent berth-bench --shim-path "$BIN/berth-shim" --log-level ${BERTHD_LOG:-warn} \
+    --cgroup-parent "berth-$BENCH_CGROUP" --shim-path "$BIN/berth-shim" --log-level ${BERTHD_LOG:-warn} \
     "${net[@]}" >"$BENCH_DIR/berth/berthd.log" 2>&1 &
   for _ in $(seq 200); do berth version >/dev/null 2>&1 && return 0; sleep 0.05; done
   echo "berthd did not start" >&2; cat "$BENCH_DIR/berth/berthd.log" >&2; return 1
@@ -51,7 +54,7 @@ start_dockerd() {
     ip link set lo up
     exec dockerd --data-root '$BENCH_DIR/docker/data' --exec-root '$RUN_DIR/docker' \
       -H 'unix://$DOCKER_SOCK' --pidfile '$BENCH_DIR/docker/dockerd.pid' $net \
-      --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent docker-bench \
+      --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent docker-$BENCH_CGROUP \
       --log-level ${BERTHD_LOG:-warn}
     " >"$BENCH_DIR/docker/dockerd.log" 2>&1 &
   echo $! > "$BENCH_DIR/docker/unshare.pid"
@@ -72,7 +75,7 @@ stop_daemons() {
   sleep 0.5
   { grep -oE "($BENCH_DIR|$RUN_DIR)[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   for h in /sys/fs/cgroup/*/; do
-    for p in berth-bench docker-bench berth-bench-bare; do
+    for p in "berth-$BENCH_CGROUP" "docker-$BENCH_CGROUP" "berth-$BENCH_CGROUP-bare"; do
       [ -d "$h$p" ] && find "$h$p" -depth -type d -exec rmdir {} \; 2>/dev/null || true
     done
   done

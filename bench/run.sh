@@ -53,11 +53,11 @@ for s in "${scenarios[@]}"; do
       # the hybrid cgroup2 mount hidden as berth's shim does) and runc.
       rb=$BENCH_DIR/bare-bundle; mkdir -p "$rb/rootfs"; tar -C "$rb/rootfs" -xf "$BENCH_DIR/busybox.tar"
       cid=$(berth create busybox true); berth start "$cid" >/dev/null
-      python3 - "$RUN_DIR/berth/containers/$cid/config.json" "$rb" <<'PY'
+      python3 - "$RUN_DIR/berth/containers/$cid/config.json" "$rb" "$BENCH_CGROUP" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1])); rb = sys.argv[2]
 c["root"]["path"] = rb + "/rootfs"
-c["linux"]["cgroupsPath"] = "/berth-bench-bare/c"
+c["linux"]["cgroupsPath"] = "/berth-" + sys.argv[3] + "-bare/c"
 for m in c["mounts"]:
     if m["destination"] in ("/etc/resolv.conf", "/etc/hostname", "/etc/hosts"):
         m["source"] = "/etc/hostname"

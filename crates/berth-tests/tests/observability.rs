@@ -134,6 +134,19 @@ fn stats_report_cgroup_figures_through_the_api_and_both_clis() {
         .parse()
         .unwrap();
     assert!(busy > 20.0, "{rows:?}");
+    // Streaming through both CLIs: the table is redrawn about once a second.
+    for cli in [berth_tests::bin("berth"), berth_tests::docker_cli()] {
+        let out = std::process::Command::new("timeout")
+            .args(["2.6"])
+            .arg(&cli)
+            .arg("-H")
+            .arg(d.host())
+            .args(["stats", "--format", "{{.Name}}:{{.PIDs}}", "idle"])
+            .output()
+            .unwrap();
+        let frames = String::from_utf8_lossy(&out.stdout).matches("idle:1").count();
+        assert!(frames >= 2, "{} redrew {frames} times", cli.display());
+    }
     let r = d.docker(&["stats", "--no-stream", "-a"]).ok();
     assert!(
         r.out().contains("off") && r.out().starts_with("CONTAINER ID"),

@@ -244,73 +244,49 @@ pub fn adapt(r: &mut Resources) {
 /// container's, after the checks that keep CPU quota styles apart and memory under its
 /// memory+swap limit. `Err` carries Docker's message.
 pub fn merge_update(cur: &mut Resources, req: &Resources) -> std::result::Result<(), String> {
+    let conflict = |what: &str, set: &str| {
+        Err(format!(
+            "Conflicting options: {what} cannot be updated as {set} has already been set"
+        ))
+    };
     if req.nano_cpus > 0 && cur.cpu_period > 0 {
-        return Err(
-            "Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set"
-                .into(),
-        );
+        return conflict("Nano CPUs", "CPU Period");
     }
     if req.nano_cpus > 0 && cur.cpu_quota > 0 {
-        return Err(
-            "Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set"
-                .into(),
-        );
+        return conflict("Nano CPUs", "CPU Quota");
     }
     if req.cpu_period > 0 && cur.nano_cpus > 0 {
-        return Err(
-            "Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set"
-                .into(),
-        );
+        return conflict("CPU Period", "NanoCPUs");
     }
     if req.cpu_quota > 0 && cur.nano_cpus > 0 {
-        return Err(
-            "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set"
-                .into(),
-        );
+        return conflict("CPU Quota", "NanoCPUs");
     }
-    if req.blkio_weight != 0 {
-        cur.blkio_weight = req.blkio_weight;
+    if req.memory != 0 && req.memory > cur.memory_swap && req.memory_swap == 0 {
+        return Err("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time".into());
     }
-    if req.cpu_shares != 0 {
-        cur.cpu_shares = req.cpu_shares;
-    }
-    if req.nano_cpus != 0 {
-        cur.nano_cpus = req.nano_cpus;
-    }
-    if req.cpu_period != 0 {
-        cur.cpu_period = req.cpu_period;
-    }
-    if req.cpu_quota != 0 {
-        cur.cpu_quota = req.cpu_quota;
-    }
-    if !req.cpuset_cpus.is_empty() {
-        cur.cpuset_cpus = req.cpuset_cpus.clone();
-    }
-    if !req.cpuset_mems.is_empty() {
-        cur.cpuset_mems = req.cpuset_mems.clone();
-    }
-    if req.memory != 0 {
-        if req.memory > cur.memory_swap && req.memory_swap == 0 {
-            return Err("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time".into());
-        }
-        cur.memory = req.memory;
-    }
-    if req.memory_swap != 0 {
-        cur.memory_swap = req.memory_swap;
-    }
-    if req.memory_reservation != 0 {
-        cur.memory_reservation = req.memory_reservation;
-    }
-    if req.cpu_realtime_period != 0 {
-        cur.cpu_realtime_period = req.cpu_realtime_period;
-    }
-    if req.cpu_realtime_runtime != 0 {
-        cur.cpu_realtime_runtime = req.cpu_realtime_runtime;
-    }
+    set_if_given(&mut cur.blkio_weight, &req.blkio_weight);
+    set_if_given(&mut cur.cpu_shares, &req.cpu_shares);
+    set_if_given(&mut cur.nano_cpus, &req.nano_cpus);
+    set_if_given(&mut cur.cpu_period, &req.cpu_period);
+    set_if_given(&mut cur.cpu_quota, &req.cpu_quota);
+    set_if_given(&mut cur.cpuset_cpus, &req.cpuset_cpus);
+    set_if_given(&mut cur.cpuset_mems, &req.cpuset_mems);
+    set_if_given(&mut cur.memory, &req.memory);
+    set_if_given(&mut cur.memory_swap, &req.memory_swap);
+    set_if_given(&mut cur.memory_reservation, &req.memory_reservation);
+    set_if_given(&mut cur.cpu_realtime_period, &req.cpu_realtime_period);
+    set_if_given(&mut cur.cpu_realtime_runtime, &req.cpu_realtime_runtime);
     if req.pids_limit.is_some() {
         cur.pids_limit = req.pids_limit;
     }
     Ok(())
+}
+
+/// An update's zero (or empty) value means "unchanged", as in Docker.
+fn set_if_given<T: Default + PartialEq + Clone>(cur: &mut T, new: &T) {
+    if *new != T::default() {
+        *cur = new.clone();
+    }
 }
 
 #[cfg(test)]
