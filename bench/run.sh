@@ -139,20 +139,29 @@ PY
       printf '%-28s berth %8s MiB/s docker %8s MiB/s ratio %5.2f\n' "logs: read back" "$br" "$dr" "$(python3 -c "print($br/$dr)")"
       ;;
     health)
-      # Daemon memory per container with a health check (every second): RSS with
-      # HEALTH_CONTAINERS checked containers minus RSS with as many unchecked ones.
+      # Daemon memory per container with a health check (every second). Two figures: RSS
+      # with HEALTH_CONTAINERS checked containers minus RSS with as many unchecked ones
+      # (includes fixed costs the probes bring, such as the daemon's bounded ring of recent
+      # events filling with exec events); and the slope between n/2 and n checked
+      # containers (fixed costs cancel out).
       n=$HEALTH_CONTAINERS
-      rss_with() { # flags...
-        for i in $(seq "$n"); do berth run -d "$@" busybox sleep 100000 >/dev/null; dock run -d "$@" busybox sleep 100000 >/dev/null; done
+      rss_with() { # count, flags...
+        local count=$1; shift
+        for i in $(seq "$count"); do berth run -d "$@" busybox sleep 100000 >/dev/null; dock run -d "$@" busybox sleep 100000 >/dev/null; done
         sleep 8
         echo "$(rss_kib "$BIN/berthd") $(rss_kib "dockerd --data-root $BENCH_DIR")"
-        berth rm -f $(berth ps -q) >/dev/null; dock rm -f $(dock ps -q) >/dev/null
+        berth rm -f $(berth ps -q) >/dev/null; dock rm -f $(dock ps -q) >/dev/null 2>&1 || true
       }
-      read -r b0 d0 < <(rss_with)
-      read -r b1 d1 < <(rss_with --health-cmd true --health-interval 1s)
-      bk=$(python3 -c "print('%.1f' % (($b1 - $b0) / $n))"); dk=$(python3 -c "print('%.1f' % (($d1 - $d0) / $n))")
-      add "{\"scenario\":\"health-daemon-kib-per-container\",\"berth\":$bk,\"docker\":$dk,\"berthd_kib_plain\":$b0,\"berthd_kib_checked\":$b1,\"dockerd_kib_plain\":$d0,\"dockerd_kib_checked\":$d1}"
-      printf '%-28s berthd %6s KiB   dockerd %6s KiB   (per checked container, %s containers)\n' "health check daemon memory" "$bk" "$dk" "$n"
+      check=(--health-cmd true --health-interval 1s)
+      read -r b0 d0 < <(rss_with "$n")
+      read -r bh dh < <(rss_with $((n / 2)) "${check[@]}")
+      read -r b1 d1 < <(rss_with "$n" "${check[@]}")
+      kib() { python3 -c "print('%.1f' % (($1) / $2))"; }
+      bk=$(kib "$b1 - $b0" "$n"); dk=$(kib "$d1 - $d0" "$n")
+      bs=$(kib "$b1 - $bh" "$((n - n / 2))"); ds=$(kib "$d1 - $dh" "$((n - n / 2))")
+      add "{\"scenario\":\"health-daemon-kib-per-container\",\"berth\":$bk,\"docker\":$dk,\"berth_slope\":$bs,\"docker_slope\":$ds,\"berthd_kib_plain\":$b0,\"berthd_kib_half_checked\":$bh,\"berthd_kib_checked\":$b1,\"dockerd_kib_plain\":$d0,\"dockerd_kib_half_checked\":$dh,\"dockerd_kib_checked\":$d1}"
+      printf '%-28s berthd %6s KiB   dockerd %6s KiB   (per checked container vs unchecked, %s containers)\n' "health check daemon memory" "$bk" "$dk" "$n"
+      printf '%-28s berthd %6s KiB   dockerd %6s KiB   (slope from %s to %s checked containers)\n' "health check daemon memory" "$bs" "$ds" "$((n / 2))" "$n"
       ;;
     files)
       tree=$BENCH_DIR/tree

@@ -344,9 +344,14 @@ pub async fn stats(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
         tick.tick().await;
         let text = render(&snapshot(&slots), &format, trunc)?;
         // docker redraws with escape sequences whether or not stdout is a terminal.
-        print!("{}", redraw(&text));
         use std::io::Write as _;
-        std::io::stdout().flush()?;
+        let mut out = std::io::stdout().lock();
+        match write!(out, "{}", redraw(&text)).and_then(|()| out.flush()) {
+            Ok(()) => {}
+            // The reader went away (`| head`): stop quietly, as docker does.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
