@@ -177,6 +177,7 @@ PY
       bench run-rm-user-network \
         "$BIN/berth -H unix://$BERTH_SOCK run --rm --network benchnet busybox true" \
         "$DOCKER_CLI -H unix://$DOCKER_SOCK run --rm --network benchnet busybox true"
+      ;;
     build)
       # The classic builder on both sides (the docker CLI here has no buildx).
       export DOCKER_BUILDKIT=0
