@@ -146,7 +146,9 @@ fn stats_report_cgroup_figures_through_the_api_and_both_clis() {
             .args(["stats", "--format", "{{.Name}}:{{.PIDs}}", "idle"])
             .output()
             .unwrap();
-        let frames = String::from_utf8_lossy(&out.stdout).matches("idle:1").count();
+        let frames = String::from_utf8_lossy(&out.stdout)
+            .matches("idle:1")
+            .count();
         assert!(frames >= 2, "{} redrew {frames} times", cli.display());
     }
     let r = d.docker(&["stats", "--no-stream", "-a"]).ok();

@@ -89,9 +89,11 @@ pub fn rotation(driver: &str, opts: &BTreeMap<String, String>) -> Result<Rotatio
         None => driver == "local",
         Some("1" | "t" | "T" | "true" | "TRUE" | "True") => true,
         Some("0" | "f" | "F" | "false" | "FALSE" | "False") => false,
-        Some(v) => return Err(Error::invalid(format!(
+        Some(v) => {
+            return Err(Error::invalid(format!(
             "error reading compress log option: strconv.ParseBool: parsing \"{v}\": invalid syntax"
-        ))),
+        )))
+        }
     };
     Ok(Rotation {
         max_size,

@@ -291,7 +291,9 @@ impl Engine {
             let mut first = true;
             loop {
                 let t = engine.stats_target(&entry);
-                if first && t.running && !(opts.one_shot && !opts.stream) {
+                // A one-shot single sample goes without a delta, as in Docker.
+                let wants_delta = opts.stream || !opts.one_shot;
+                if first && t.running && wants_delta {
                     pre = engine
                         .cpu_samples
                         .get(&t.id)
