@@ -580,8 +580,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_format_reads_back_across_rotated_and_gzipped_files() {
+    /// Calls `check` with a log of `lines` lines written in each format, rotated every 400
+    /// bytes, with and without compression.
+    fn each_rotated_log(lines: usize, check: impl Fn(&Path, LogFormat, bool)) {
         for format in [LogFormat::JsonFile, LogFormat::Local] {
             for compress in [false, true] {
                 let dir = tempfile::tempdir().unwrap();
@@ -590,40 +591,41 @@ mod tests {
                     max_files: 50,
                     compress,
                 };
-                let p = write_log(dir.path(), format, 200, rotation);
-                let lines = read_all(&p, format, None);
-                assert_eq!(lines.len(), 200, "{format:?} compress={compress}");
-                assert_eq!(lines[0], "line 0\n");
-                assert_eq!(lines[199], "line 199\n");
+                check(
+                    &write_log(dir.path(), format, lines, rotation),
+                    format,
+                    compress,
+                );
             }
         }
     }
 
     #[test]
+    fn every_format_reads_back_across_rotated_and_gzipped_files() {
+        each_rotated_log(200, |p, format, compress| {
+            let lines = read_all(p, format, None);
+            assert_eq!(lines.len(), 200, "{format:?} compress={compress}");
+            assert_eq!(lines[0], "line 0\n");
+            assert_eq!(lines[199], "line 199\n");
+        });
+    }
+
+    #[test]
     fn tail_counts_entries_from_the_end_across_files() {
-        for format in [LogFormat::JsonFile, LogFormat::Local] {
-            for compress in [false, true] {
-                let dir = tempfile::tempdir().unwrap();
-                let rotation = Rotation {
-                    max_size: 400,
-                    max_files: 50,
-                    compress,
-                };
-                let p = write_log(dir.path(), format, 100, rotation);
-                let files = logfile::files_oldest_first(&p, MAX_FILES);
-                let end = tail_start(&files, format, 0);
-                assert_eq!(end.file, files.len() - 1);
-                assert_eq!(end.offset, std::fs::metadata(&p).unwrap().len());
-                for n in [0usize, 1, 7, 30, 99, 100, 500] {
-                    let lines = read_all(&p, format, Some(n));
-                    assert_eq!(lines.len(), n.min(100), "{format:?} {compress} tail {n}");
-                    if n > 0 {
-                        assert_eq!(lines.last().unwrap(), "line 99\n");
-                        assert_eq!(lines[0], format!("line {}\n", 100 - n.min(100)));
-                    }
+        each_rotated_log(100, |p, format, compress| {
+            let files = logfile::files_oldest_first(p, MAX_FILES);
+            let end = tail_start(&files, format, 0);
+            assert_eq!(end.file, files.len() - 1);
+            assert_eq!(end.offset, std::fs::metadata(p).unwrap().len());
+            for n in [0usize, 1, 7, 30, 99, 100, 500] {
+                let lines = read_all(p, format, Some(n));
+                assert_eq!(lines.len(), n.min(100), "{format:?} {compress} tail {n}");
+                if n > 0 {
+                    assert_eq!(lines.last().unwrap(), "line 99\n");
+                    assert_eq!(lines[0], format!("line {}\n", 100 - n.min(100)));
                 }
             }
-        }
+        });
     }
 
     #[test]
