@@ -138,6 +138,14 @@ pub trait ContainerBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(PathStat, ArchiveWriter)>> + Send {
         async { unsupported("archive get") }
     }
+    /// `read_path` for a local client: the tar with regular files passed as descriptors.
+    fn read_path_fds(
+        &self,
+        _name: &str,
+        _path: &str,
+    ) -> impl Future<Output = Result<(PathStat, berth_engine::SocketArchiveJob)>> + Send {
+        async { unsupported("archive get with descriptors") }
+    }
     fn write_path(
         &self,
         _name: &str,
@@ -439,6 +447,14 @@ impl ContainerBackend for EngineBackend {
     ) -> impl Future<Output = Result<(PathStat, ArchiveWriter)>> + Send {
         let (e, n, p) = (self.0.clone(), name.to_string(), path.to_string());
         async move { e.read_container_path(&n, &p).await }
+    }
+    fn read_path_fds(
+        &self,
+        name: &str,
+        path: &str,
+    ) -> impl Future<Output = Result<(PathStat, berth_engine::SocketArchiveJob)>> + Send {
+        let (e, n, p) = (self.0.clone(), name.to_string(), path.to_string());
+        async move { e.read_container_path_fds(&n, &p).await }
     }
     fn write_path(
         &self,

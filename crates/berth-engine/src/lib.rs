@@ -25,6 +25,8 @@ use std::sync::Arc;
 
 /// Writes an archive (save, export, `cp` out) on a blocking thread.
 pub type ArchiveJob = Box<dyn FnOnce(&mut dyn std::io::Write) -> Result<()> + Send>;
+/// Sends a tar on a local client's socket, regular files passed as descriptors.
+pub type SocketArchiveJob = Box<dyn FnOnce(std::os::unix::net::UnixStream) -> Result<()> + Send>;
 
 /// The composition of all services. Shared as `Arc<Engine>`; background tasks (container
 /// monitors, restart timers) hold clones.
