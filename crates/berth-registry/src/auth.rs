@@ -86,10 +86,18 @@ impl Credentials {
         if header.is_empty() {
             return Ok(Self::default());
         }
+        let raw = decode_base64(header).ok_or_else(|| RegistryError::InvalidAuthHeader {
+            reason: "not base64".into(),
+        })?;
+        Self::from_auth_config_json(&raw)
+    }
+
+    /// Reads Docker's `AuthConfig` JSON (the body of `POST /auth`, or a decoded
+    /// `X-Registry-Auth` header), with the same rules as [`Self::from_x_registry_auth`].
+    pub fn from_auth_config_json(raw: &[u8]) -> Result<Self> {
         let invalid = |reason: String| RegistryError::InvalidAuthHeader { reason };
-        let raw = decode_base64(header).ok_or_else(|| invalid("not base64".into()))?;
         let value: serde_json::Value =
-            serde_json::from_slice(&raw).map_err(|e| invalid(format!("not JSON: {e}")))?;
+            serde_json::from_slice(raw).map_err(|e| invalid(format!("not JSON: {e}")))?;
         let serde_json::Value::Object(map) = value else {
             if value.is_null() {
                 return Ok(Self::default());

@@ -6,6 +6,8 @@
 //! Root is required. Without it the tests fail, unless `BERTH_SKIP_ROOT_TESTS=1` is set, in
 //! which case [`require_root`] prints a loud skip line and the test returns early.
 
+pub mod registry;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -488,6 +490,15 @@ pub fn run_in_pty(
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a probe port");
     l.local_addr().expect("probe port").port()
+}
+
+/// A temp dir for a test's own files, removed on drop (under `BERTH_TEST_DIR`, else
+/// `/var/tmp`: a real disk).
+pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("berth-test-{prefix}"))
+        .tempdir_in(test_base())
+        .expect("temp dir")
 }
 
 fn test_base() -> PathBuf {
