@@ -12,30 +12,45 @@ BERTH_SOCK=$BENCH_DIR/berth/berth.sock
 DOCKER_SOCK=$BENCH_DIR/docker/docker.sock
 DOCKER_CLI=${DOCKER_CLI:-/usr/local/bin/docker}
 
+# BENCH_NET=1: both daemons with their bridge networking (dockerd's inside its own network
+# namespace, with its iptables rules and userland proxy as installed); otherwise neither
+# has a default bridge (containers get an empty network namespace), for the scenarios
+# that measure the engine itself.
+BENCH_NET=${BENCH_NET:-0}
+BERTH_BRIDGE=bbench0
+BERTH_TABLE=berth_$(printf %s "$RUN_DIR/berth" | sha256sum | cut -c1-12)
+
 berth() { "$BIN/berth" -H "unix://$BERTH_SOCK" "$@"; }
 dock() { "$DOCKER_CLI" -H "unix://$DOCKER_SOCK" "$@"; }
 
 start_berthd() {
   mkdir -p "$BENCH_DIR/berth"
-  echo '{}' > "$BENCH_DIR/berth/daemon.json"
+  local net=(--bridge none)
+  if [ "$BENCH_NET" = 1 ]; then
+    net=(--bridge "$BERTH_BRIDGE" --bip 10.213.0.1/24)
+    echo '{"default-address-pools":[{"base":"10.214.0.0/16","size":24}]}' > "$BENCH_DIR/berth/daemon.json"
+  else
+    echo '{}' > "$BENCH_DIR/berth/daemon.json"
+  fi
   "$BIN/berthd" -H "unix://$BERTH_SOCK" --data-root "$BENCH_DIR/berth/data" --exec-root "$RUN_DIR/berth" \
     --pidfile "$BENCH_DIR/berth/berthd.pid" --config-file "$BENCH_DIR/berth/daemon.json" \
     --cgroup-parent berth-bench --shim-path "$BIN/berth-shim" --log-level ${BERTHD_LOG:-warn} \
-    >"$BENCH_DIR/berth/berthd.log" 2>&1 &
+    "${net[@]}" >"$BENCH_DIR/berth/berthd.log" 2>&1 &
   for _ in $(seq 200); do berth version >/dev/null 2>&1 && return 0; sleep 0.05; done
   echo "berthd did not start" >&2; cat "$BENCH_DIR/berth/berthd.log" >&2; return 1
 }
 
 start_dockerd() {
   mkdir -p "$BENCH_DIR/docker"
-  # A private dockerd: own data/exec roots and socket, no bridge, no iptables, in its own
-  # network namespace.
+  # A private dockerd: own data/exec roots and socket, in its own network namespace (its
+  # bridge and iptables rules, when networking is on, live there and die with it).
+  local net="--bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false"
+  [ "$BENCH_NET" = 1 ] && net="--ip6tables=false"
   unshare --net --mount --fork --kill-child sh -c "
     mount --make-rprivate /
     ip link set lo up
     exec dockerd --data-root '$BENCH_DIR/docker/data' --exec-root '$RUN_DIR/docker' \
-      -H 'unix://$DOCKER_SOCK' --pidfile '$BENCH_DIR/docker/dockerd.pid' \
-      --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+      -H 'unix://$DOCKER_SOCK' --pidfile '$BENCH_DIR/docker/dockerd.pid' $net \
       --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent docker-bench \
       --log-level ${BERTHD_LOG:-warn}
     " >"$BENCH_DIR/docker/dockerd.log" 2>&1 &
@@ -47,6 +62,7 @@ start_dockerd() {
 stop_daemons() {
   berth rm -f $(berth ps -aq 2>/dev/null) >/dev/null 2>&1 || true
   dock rm -f $(dock ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+  berth network prune -f >/dev/null 2>&1 || true
   [ -f "$BENCH_DIR/berth/berthd.pid" ] && kill "$(cat "$BENCH_DIR/berth/berthd.pid")" 2>/dev/null || true
   [ -f "$BENCH_DIR/docker/dockerd.pid" ] && kill "$(cat "$BENCH_DIR/docker/dockerd.pid")" 2>/dev/null || true
   sleep 2
@@ -60,7 +76,25 @@ stop_daemons() {
       [ -d "$h$p" ] && find "$h$p" -depth -type d -exec rmdir {} \; 2>/dev/null || true
     done
   done
+  ip link del "$BERTH_BRIDGE" 2>/dev/null || true
+  nft delete table ip "$BERTH_TABLE" 2>/dev/null || true
   rm -rf "$BENCH_DIR" "$RUN_DIR"
+}
+
+# The network namespace of the private dockerd (for clients of its published ports).
+in_dockerd_netns() { nsenter --net="/proc/$(cat "$BENCH_DIR/docker/dockerd.pid")/ns/net" "$@"; }
+
+# busybox plus the host's iperf3 and its libraries, as image `netbench` in both daemons.
+load_netbench() {
+  local root=$BENCH_DIR/netbench-root
+  rm -rf "$root"; mkdir -p "$root"
+  tar -C "$root" -xf "$BENCH_DIR/busybox.tar"
+  for f in /usr/bin/iperf3 $(ldd /usr/bin/iperf3 | grep -oE '/[^ ]+'); do
+    mkdir -p "$root$(dirname "$f")"; cp -L "$f" "$root$f"
+  done
+  tar -C "$root" -cf "$BENCH_DIR/netbench.tar" .
+  berth import -c 'CMD ["sh"]' - netbench < "$BENCH_DIR/netbench.tar" >/dev/null
+  dock import -c 'CMD ["sh"]' - netbench < "$BENCH_DIR/netbench.tar" >/dev/null
 }
 
 # Loads the same busybox image into both daemons.

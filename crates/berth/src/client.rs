@@ -128,11 +128,15 @@ pub fn json_body(v: &Json) -> Body {
         .boxed()
 }
 
+pub fn bytes_body(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
 /// A stream of bytes read from `r` as a request body (`load`, `import`).
 pub fn reader_body<R: AsyncRead + Unpin + Send + Sync + 'static>(r: R) -> Body {
     use tokio::io::AsyncReadExt;
     let stream = futures_util::stream::unfold(r, |mut r| async move {
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; 256 * 1024];
         match r.read(&mut buf).await {
             Ok(0) => None,
             Ok(n) => {

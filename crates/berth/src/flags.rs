@@ -306,7 +306,7 @@ fn store(p: &mut Parsed, f: &Flag, val: String) {
 
 /// Help in cobra's layout: usage, description, aliases, options.
 pub fn help(prog: &str, spec: &Spec) -> String {
-    let mut s = format!("\nUsage:  {prog} {}\n\n{}\n", spec.usage, spec.about);
+    let mut s = format!("Usage:  {prog} {}\n\n{}\n", spec.usage, spec.about);
     if !spec.aliases.is_empty() {
         s.push_str(&format!("\nAliases:\n  {}\n", spec.aliases));
     }

@@ -11,6 +11,7 @@
 
 mod client;
 mod commands;
+mod config;
 mod flags;
 mod opts;
 mod progress;
@@ -83,10 +84,17 @@ fn global_spec() -> Spec {
 fn root_help() -> String {
     let mut s = flags::help("berth", &global_spec());
     s.push_str("\nCommands:\n");
-    for (name, about) in commands::SUMMARY {
+    let mut summary = commands::SUMMARY.to_vec();
+    summary.sort();
+    for (name, about) in summary {
         s.push_str(&format!("  {name:<11} {about}\n"));
     }
-    s.push_str("\nManagement Commands:\n  container   Manage containers\n  image       Manage images\n  system      Manage berth\n");
+    s.push_str("\nManagement Commands:\n");
+    let mut groups: Vec<_> = commands::GROUPS.iter().collect();
+    groups.sort_by_key(|g| g.0);
+    for (name, about, _) in groups {
+        s.push_str(&format!("  {name:<11} {about}\n"));
+    }
     s.push_str("\nRun 'berth COMMAND --help' for more information on a command.\n");
     s
 }
@@ -172,7 +180,8 @@ fn main() {
         .or_else(|| std::env::var("BERTH_HOST").ok().filter(|s| !s.is_empty()))
         .unwrap_or_else(|| client::DEFAULT_HOST.to_string());
 
-    let ctx = commands::Ctx::new(host, tls, g.bool("debug"));
+    let mut ctx = commands::Ctx::new(host, tls, g.bool("debug"));
+    ctx.config_dir = g.string("config");
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

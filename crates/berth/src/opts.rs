@@ -65,6 +65,11 @@ pub fn container_flags() -> Vec<Flag> {
         l("log-opt", None, "Log driver options"),
         l("storage-opt", None, "Storage driver options for the container"),
         l("tmpfs", None, "Mount a tmpfs directory"),
+        l("blkio-weight-device", None, "Block IO weight (relative device weight)"),
+        l("device-read-bps", None, "Limit read rate (bytes per second) from a device"),
+        l("device-read-iops", None, "Limit read rate (IO per second) from a device"),
+        l("device-write-bps", None, "Limit write rate (bytes per second) to a device"),
+        l("device-write-iops", None, "Limit write rate (IO per second) to a device"),
         l("volumes-from", None, "Mount volumes from the specified container(s)"),
         l("volume", Some('v'), "Bind mount a volume"),
         Flag { typ: "mount", ..l("mount", None, "Attach a filesystem mount to the container") },
@@ -1018,7 +1023,12 @@ pub fn build_create(p: &Parsed, console: (u16, u16)) -> anyhow::Result<CreateReq
         "MemorySwappiness": swappiness,
         "OomKillDisable": p.bool("oom-kill-disable"),
         "PidsLimit": int_flag(p, "pids-limit")?,
-        "Ulimits": if ulimits.is_empty() { Json::Null } else { Json::Array(ulimits) },
+        "Ulimits": Json::Array(ulimits),
+        "BlkioWeightDevice": blkio_devices(p, "blkio-weight-device")?,
+        "BlkioDeviceReadBps": blkio_devices(p, "device-read-bps")?,
+        "BlkioDeviceWriteBps": blkio_devices(p, "device-write-bps")?,
+        "BlkioDeviceReadIOps": blkio_devices(p, "device-read-iops")?,
+        "BlkioDeviceWriteIOps": blkio_devices(p, "device-write-iops")?,
         "Mounts": if mounts.is_empty() { Json::Null } else { Json::Array(mounts) },
         "MaskedPaths": masked_paths,
         "ReadonlyPaths": readonly_paths,
@@ -1078,6 +1088,47 @@ pub fn build_create(p: &Parsed, console: (u16, u16)) -> anyhow::Result<CreateReq
         pull,
         quiet: p.bool("quiet"),
     })
+}
+
+/// `--blkio-weight-device` and `--device-{read,write}-{bps,iops}` values, validated as
+/// docker's `ValidateWeightDevice` / `ValidateThrottle*Device` do; always a list.
+fn blkio_devices(p: &Parsed, flag: &str) -> anyhow::Result<Json> {
+    let mut out = Vec::new();
+    for val in p.list(flag) {
+        let bad = |msg: String| invalid(flag, &val, msg);
+        let (dev, v) = match val.split_once(':') {
+            Some((k, v)) if !k.is_empty() => (k, v),
+            _ => return Err(bad(format!("bad format: {val}"))),
+        };
+        if !dev.starts_with("/dev/") {
+            return Err(bad(format!("bad format for device path: {val}")));
+        }
+        let entry = match flag {
+            "blkio-weight-device" => {
+                let w: u16 = v
+                    .parse()
+                    .map_err(|_| bad(format!("invalid weight for device: {val}")))?;
+                if w > 0 && !(10..=1000).contains(&w) {
+                    return Err(bad(format!("invalid weight for device: {val}")));
+                }
+                json!({"Path": dev, "Weight": w})
+            }
+            "device-read-bps" | "device-write-bps" => {
+                let rate = units::ram_in_bytes(v).ok().filter(|r| *r >= 0).ok_or_else(|| {
+                    bad(format!("invalid rate for device: {val}. The correct format is <device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb"))
+                })?;
+                json!({"Path": dev, "Rate": rate})
+            }
+            _ => {
+                let rate: u64 = v.parse().map_err(|_| {
+                    bad(format!("invalid rate for device: {val}. The correct format is <device-path>:<number>. Number must be a positive integer"))
+                })?;
+                json!({"Path": dev, "Rate": rate})
+            }
+        };
+        out.push(entry);
+    }
+    Ok(Json::Array(out))
 }
 
 /// `--add-host host:ip` or `host=ip`, sent as `host:ip`.
@@ -1223,6 +1274,29 @@ mod tests {
             .to_string()
             .contains("contains whitespaces"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn blkio_device_limits_are_lists_even_when_empty() {
+        let r = create("busybox").unwrap();
+        assert_eq!(r.body["HostConfig"]["BlkioDeviceReadBps"], json!([]));
+        assert_eq!(r.body["HostConfig"]["Ulimits"], json!([]));
+        let r = create("--device-read-bps /dev/sda:1mb --device-write-iops /dev/sda:100 --blkio-weight-device /dev/sda:200 busybox").unwrap();
+        let h = &r.body["HostConfig"];
+        assert_eq!(
+            h["BlkioDeviceReadBps"],
+            json!([{"Path": "/dev/sda", "Rate": 1048576}])
+        );
+        assert_eq!(
+            h["BlkioDeviceWriteIOps"],
+            json!([{"Path": "/dev/sda", "Rate": 100}])
+        );
+        assert_eq!(
+            h["BlkioWeightDevice"],
+            json!([{"Path": "/dev/sda", "Weight": 200}])
+        );
+        assert!(create("--blkio-weight-device /dev/sda:5 busybox").is_err());
+        assert!(create("--device-read-bps sda:1 busybox").is_err());
     }
 
     #[test]

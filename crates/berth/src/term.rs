@@ -46,6 +46,27 @@ impl Drop for RawMode {
     }
 }
 
+/// Echo off on stdin for the lifetime of the value (password prompts).
+pub struct NoEcho;
+
+impl NoEcho {
+    pub fn enable() -> anyhow::Result<Self> {
+        let stdin = std::io::stdin();
+        let saved = termios::tcgetattr(&stdin)?;
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(termios::LocalModes::ECHO);
+        termios::tcsetattr(&stdin, OptionalActions::Now, &quiet)?;
+        *SAVED.lock().unwrap_or_else(|e| e.into_inner()) = Some(saved);
+        Ok(Self)
+    }
+}
+
+impl Drop for NoEcho {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
 /// Puts the terminal back as it was, if raw mode is on. Safe to call more than once.
 pub fn restore() {
     if let Some(saved) = SAVED.lock().unwrap_or_else(|e| e.into_inner()).take() {

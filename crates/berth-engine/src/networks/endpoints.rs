@@ -130,7 +130,22 @@ impl Engine {
         let mut wanted = vec![(primary, request)];
         wanted.extend(endpoints);
         for (net_name, request) in wanted {
-            let n = self.networks.find(&net_name)?;
+            // As dockerd: a network that does not exist fails the start, not the create
+            // (a 404 here would send the docker CLI pulling the image).
+            let n = match self.networks.find(&net_name) {
+                Ok(n) => n,
+                Err(e) if e.kind() == berth_core::ErrorKind::NotFound => {
+                    out.attachments.push((
+                        net_name,
+                        Attachment {
+                            request,
+                            ..Default::default()
+                        },
+                    ));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if n.driver != DRIVER_BRIDGE {
                 return Err(Error::invalid(format!(
                     "container cannot be connected to multiple networks with one of the networks in {} mode",
@@ -202,9 +217,9 @@ impl Engine {
             let (name, a) = nets.attachments[i].clone();
             let n = self
                 .networks
-                .find(&a.network_id)
-                .or_else(|_| self.networks.find(&name))
-                .map_err(|_| Error::not_found(format!("network {name} not found")))?;
+                .get_exact(&a.network_id)
+                .or_else(|| self.networks.get_exact(&name))
+                .ok_or_else(|| Error::not_found(format!("network {name} not found")))?;
             let default_route = !n.internal && !gateway_set;
             let ep = self
                 .attach_endpoint(c, &n, &a.request, sandbox, i, default_route)

@@ -59,6 +59,7 @@ async fn pull_for_create(
     image: &str,
     platform: &str,
     quiet: bool,
+    auth: &str,
 ) -> anyhow::Result<()> {
     let r = berth_core::reference::Reference::parse_with_default_tag(image)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -78,7 +79,7 @@ async fn pull_for_create(
             "/images/create",
             &q,
             crate::client::empty_body(),
-            &[("X-Registry-Auth", "e30=".to_string())],
+            &[("X-Registry-Auth", auth.to_string())],
         )
         .await?;
     let mut body = res.into_body();
@@ -115,8 +116,12 @@ async fn create_container(ctx: &mut Ctx, req: &CreateRequest) -> anyhow::Result<
     }
     let result = async {
         let named = berth_core::reference::Reference::parse_with_default_tag(&req.image).ok();
+        let auth = match &named {
+            Some(r) => ctx.registry_auth(r.domain())?,
+            None => "e30=".to_string(),
+        };
         if req.pull == "always" {
-            pull_for_create(&client, &req.image, &req.platform, req.quiet).await?;
+            pull_for_create(&client, &req.image, &req.platform, req.quiet, &auth).await?;
         }
         let mut q = Vec::new();
         if !req.name.is_empty() {
@@ -137,7 +142,7 @@ async fn create_container(ctx: &mut Ctx, req: &CreateRequest) -> anyhow::Result<
                         named.as_ref().map(|n| n.familiar()).unwrap_or_default()
                     );
                 }
-                pull_for_create(&client, &req.image, &req.platform, req.quiet).await?;
+                pull_for_create(&client, &req.image, &req.platform, req.quiet, &auth).await?;
                 client
                     .post_json("/containers/create", &q, Some(&req.body))
                     .await?

@@ -14,6 +14,11 @@ fn parse_ref(s: &str) -> anyhow::Result<Reference> {
     })
 }
 
+/// Whether a reference names a repository only (no tag, no digest).
+fn name_only(name: &str) -> bool {
+    Reference::parse(name).is_ok_and(|r| r.tag().is_none() && r.digest().is_none())
+}
+
 fn stream_err(e: anyhow::Error) -> anyhow::Error {
     match e.downcast::<StreamError>() {
         Ok(se) => anyhow::anyhow!("{}", se.0),
@@ -210,6 +215,9 @@ pub async fn pull(ctx: &mut Ctx, p: &crate::flags::Parsed) -> anyhow::Result<()>
     if all && (r.tag().is_some() || r.digest().is_some()) {
         anyhow::bail!("tag can't be used with --all-tags/-a");
     }
+    if !all && !p.bool("quiet") && name_only(name) {
+        println!("Using default tag: latest");
+    }
     let client = ctx.client().await?.clone();
     let mut q = vec![("fromImage", r.repository())];
     if let Some(d) = r.digest() {
@@ -220,13 +228,14 @@ pub async fn pull(ctx: &mut Ctx, p: &crate::flags::Parsed) -> anyhow::Result<()>
     if !p.string("platform").is_empty() {
         q.push(("platform", p.string("platform")));
     }
+    let auth = ctx.registry_auth(r.domain())?;
     let res = client
         .send(
             hyper::Method::POST,
             "/images/create",
             &q,
             empty_body(),
-            &[("X-Registry-Auth", "e30=".to_string())],
+            &[("X-Registry-Auth", auth)],
         )
         .await?;
     let mut body = res.into_body();
@@ -247,6 +256,9 @@ pub async fn push(ctx: &mut Ctx, p: &crate::flags::Parsed) -> anyhow::Result<()>
         Reference::parse_with_default_tag(name)
     }
     .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !all && !p.bool("quiet") && name_only(name) {
+        println!("Using default tag: latest");
+    }
     let client = ctx.client().await?.clone();
     let mut q = Vec::new();
     if let Some(t) = r.tag().filter(|_| !all) {
@@ -256,13 +268,14 @@ pub async fn push(ctx: &mut Ctx, p: &crate::flags::Parsed) -> anyhow::Result<()>
         q.push(("platform", p.string("platform")));
     }
     let path = format!("/images/{}/push", r.familiar_repository());
+    let auth = ctx.registry_auth(r.domain())?;
     let res = client
         .send(
             hyper::Method::POST,
             &path,
             &q,
             empty_body(),
-            &[("X-Registry-Auth", "e30=".to_string())],
+            &[("X-Registry-Auth", auth)],
         )
         .await?;
     let mut body = res.into_body();
@@ -278,4 +291,73 @@ pub async fn push(ctx: &mut Ctx, p: &crate::flags::Parsed) -> anyhow::Result<()>
         println!("{}", r.familiar());
     }
     Ok(())
+}
+
+const DANGLING_WARNING: &str =
+    "WARNING! This will remove all dangling images.\nAre you sure you want to continue?";
+const ALL_IMAGES_WARNING: &str = "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?";
+
+/// The report `image prune` prints for the daemon's answer (before the total line).
+pub fn prune_report(v: &Json) -> String {
+    let mut out = String::new();
+    let deleted = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
+    if !deleted.is_empty() {
+        out.push_str("Deleted Images:\n");
+        for d in deleted {
+            match d["Untagged"].as_str().filter(|s| !s.is_empty()) {
+                Some(u) => out.push_str(&format!("untagged: {u}\n")),
+                None => out.push_str(&format!(
+                    "deleted: {}\n",
+                    d["Deleted"].as_str().unwrap_or("")
+                )),
+            }
+        }
+    }
+    out
+}
+
+pub async fn prune(ctx: &mut super::Ctx, p: &crate::flags::Parsed) -> anyhow::Result<()> {
+    let all = p.bool("all");
+    let mut filters = p.list("filter");
+    filters.push(format!("dangling={}", !all));
+    let filters = super::filters_json(&filters)?;
+    let warning = if all {
+        ALL_IMAGES_WARNING
+    } else {
+        DANGLING_WARNING
+    };
+    if !p.bool("force") && !super::confirm(warning) {
+        return Ok(());
+    }
+    let client = ctx.client().await?.clone();
+    let q: Vec<(&str, String)> = filters.map(|f| vec![("filters", f)]).unwrap_or_default();
+    let v = client.post_json("/images/prune", &q, None).await?;
+    let out = prune_report(&v);
+    if !out.is_empty() {
+        println!("{out}");
+    }
+    println!(
+        "Total reclaimed space: {}",
+        crate::units::human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_report_lists_untagged_then_deleted() {
+        let v = serde_json::json!({"ImagesDeleted": [
+            {"Untagged": "busybox:old"}, {"Deleted": "sha256:abc"}], "SpaceReclaimed": 2048});
+        assert_eq!(
+            prune_report(&v),
+            "Deleted Images:\nuntagged: busybox:old\ndeleted: sha256:abc\n"
+        );
+        assert_eq!(
+            prune_report(&serde_json::json!({"ImagesDeleted": null})),
+            ""
+        );
+    }
 }

@@ -2,23 +2,32 @@
 //! management aliases (`container ls` = `ps`, `image rm` = `rmi`), and [`Ctx`], which owns
 //! the API client and negotiates the API version on first use.
 
+mod build;
+mod changes;
 mod container;
+mod cp;
+mod events;
 mod exec;
 mod image;
 mod inspect;
 mod list;
+mod network;
+mod registry;
+mod stats;
 mod system;
+mod volume;
 
 use crate::client::{Client, ClientError, TlsOptions};
 use crate::flags::{self, b, default_true, l, v, vd, Flag, FlagError, Spec};
 use crate::StatusError;
 
-/// One-line summaries for the root help.
+/// One-line summaries for the root help (printed sorted).
 pub const SUMMARY: &[(&str, &str)] = &[
     (
         "attach",
         "Attach local standard input, output, and error streams to a running container",
     ),
+    ("build", "Build an image from a Dockerfile"),
     ("create", "Create a new container"),
     ("exec", "Execute a command in a running container"),
     ("history", "Show the history of an image"),
@@ -31,6 +40,8 @@ pub const SUMMARY: &[(&str, &str)] = &[
     ("inspect", "Return low-level information on Docker objects"),
     ("kill", "Kill one or more running containers"),
     ("load", "Load an image from a tar archive or STDIN"),
+    ("login", "Authenticate to a registry"),
+    ("logout", "Log out from a registry"),
     ("logs", "Fetch the logs of a container"),
     ("pause", "Pause all processes within one or more containers"),
     (
@@ -66,6 +77,22 @@ pub const SUMMARY: &[(&str, &str)] = &[
         "wait",
         "Block until one or more containers stop, then print their exit codes",
     ),
+    ("search", "Search Docker Hub for images"),
+    (
+        "cp",
+        "Copy files/folders between a container and the local filesystem",
+    ),
+    ("commit", "Create a new image from a container's changes"),
+    (
+        "diff",
+        "Inspect changes to files or directories on a container's filesystem",
+    ),
+    ("export", "Export a container's filesystem as a tar archive"),
+    (
+        "stats",
+        "Display a live stream of container(s) resource usage statistics",
+    ),
+    ("events", "Get real time events from the server"),
 ];
 
 /// Shared state of one invocation.
@@ -74,6 +101,8 @@ pub struct Ctx {
     tls: Option<TlsOptions>,
     client: Option<Client>,
     pub debug: bool,
+    /// `--config`: docker's client configuration directory, when given.
+    pub config_dir: String,
 }
 
 impl Ctx {
@@ -83,7 +112,15 @@ impl Ctx {
             tls,
             client: None,
             debug,
+            config_dir: String::new(),
         }
+    }
+
+    /// The `X-Registry-Auth` header docker sends for an image reference's registry.
+    pub fn registry_auth(&self, domain: &str) -> anyhow::Result<String> {
+        let cfg =
+            crate::config::ConfigFile::load(&crate::config::config_dir(Some(&self.config_dir)))?;
+        crate::config::registry_auth_header(&cfg, domain)
     }
 
     /// The client, after version negotiation (one `/_ping`).
@@ -312,8 +349,159 @@ pub fn command(name: &str) -> Option<Command> {
             v("platform", None, "string", "Push a platform-specific manifest as a single-platform image to the registry."),
             b("quiet", Some('q'), "Suppress verbose output"),
         ]),
+        "build" => cmd("build [OPTIONS] PATH | URL | -", "Build an image from a Dockerfile", "berth image build, berth build, berth builder build", Exact(1), vec![
+            l("add-host", None, "Add a custom host-to-IP mapping (\"host:ip\")"),
+            l("build-arg", None, "Set build-time variables"),
+            v("cache-from", None, "strings", "Images to consider as cache sources"),
+            v("cgroup-parent", None, "string", "Set the parent cgroup for the \"RUN\" instructions during build"),
+            b("compress", None, "Compress the build context using gzip"),
+            vd("cpu-period", None, "int", "0", "Limit the CPU CFS (Completely Fair Scheduler) period"),
+            vd("cpu-quota", None, "int", "0", "Limit the CPU CFS (Completely Fair Scheduler) quota"),
+            vd("cpu-shares", Some('c'), "int", "0", "CPU shares (relative weight)"),
+            v("cpuset-cpus", None, "string", "CPUs in which to allow execution (0-3, 0,1)"),
+            v("cpuset-mems", None, "string", "MEMs in which to allow execution (0-3, 0,1)"),
+            b("disable-content-trust", None, "Skip image verification"),
+            v("file", Some('f'), "string", "Name of the Dockerfile (Default is \"PATH/Dockerfile\")"),
+            b("force-rm", None, "Always remove intermediate containers"),
+            v("iidfile", None, "string", "Write the image ID to the file"),
+            v("isolation", None, "string", "Container isolation technology"),
+            l("label", None, "Set metadata for an image"),
+            v("memory", Some('m'), "bytes", "Memory limit"),
+            v("memory-swap", None, "bytes", "Swap limit equal to memory plus swap: -1 to enable unlimited swap"),
+            vd("network", None, "string", "default", "Set the networking mode for the RUN instructions during build"),
+            b("no-cache", None, "Do not use cache when building the image"),
+            v("platform", None, "string", "Set platform if server is multi-platform capable"),
+            b("pull", None, "Always attempt to pull a newer version of the image"),
+            b("quiet", Some('q'), "Suppress the build output and print image ID on success"),
+            default_true(b("rm", None, "Remove intermediate containers after a successful build")),
+            l("security-opt", None, "Security options"),
+            v("shm-size", None, "bytes", "Size of \"/dev/shm\""),
+            b("squash", None, "Squash newly built layers into a single new layer"),
+            l("tag", Some('t'), "Name and optionally a tag in the \"name:tag\" format"),
+            v("target", None, "string", "Set the target build stage to build."),
+            l("ulimit", None, "Ulimit options"),
+        ]),
         "version" => cmd("version [OPTIONS]", "Show the Docker version information", "", Args::None, vec![format_flag("Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template")]),
         "info" => cmd("info [OPTIONS]", "Display system-wide information", "berth system info, berth info", Args::None, vec![format_flag("Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template")]),
+        "volume create" => cmd("create [OPTIONS] [VOLUME]", "Create a volume", "", Range(0, 1), vec![
+            vd("driver", Some('d'), "string", "local", "Specify volume driver name"),
+            l("label", None, "Set metadata for a volume"),
+            Flag { typ: "map", default: "map[]", ..l("opt", Some('o'), "Set driver specific options") },
+            flags::hidden(v("name", None, "string", "Specify volume name")),
+        ]),
+        "volume ls" => cmd("ls [OPTIONS]", "List volumes", "berth volume ls, berth volume list", Args::None, vec![
+            Flag { typ: "filter", ..l("filter", Some('f'), "Provide filter values (e.g. \"dangling=true\")") },
+            format_flag(LIST_FORMAT_HELP),
+            b("quiet", Some('q'), "Only display volume names"),
+            flags::hidden(b("cluster", None, "Display only cluster volumes, and use cluster volume list formatting")),
+        ]),
+        "volume inspect" => cmd("inspect [OPTIONS] VOLUME [VOLUME...]", "Display detailed information on one or more volumes", "", Min(1), vec![
+            v("format", Some('f'), "string", INSPECT_FORMAT_HELP),
+        ]),
+        "volume rm" => cmd("rm [OPTIONS] VOLUME [VOLUME...]", "Remove one or more volumes. You cannot remove a volume that is in use by a container.", "berth volume rm, berth volume remove", Min(1), vec![
+            b("force", Some('f'), "Force the removal of one or more volumes"),
+        ]),
+        "volume prune" => cmd("prune [OPTIONS]", "Remove unused local volumes", "", Args::None, vec![
+            b("all", Some('a'), "Remove all unused volumes, not just anonymous ones"),
+            Flag { typ: "filter", ..l("filter", None, "Provide filter values (e.g. \"label=<label>\")") },
+            b("force", Some('f'), "Do not prompt for confirmation"),
+        ]),
+        "network create" => cmd("create [OPTIONS] NETWORK", "Create a network", "", Exact(1), vec![
+            b("attachable", None, "Enable manual container attachment"),
+            Flag { typ: "map", default: "map[]", ..l("aux-address", None, "Auxiliary IPv4 or IPv6 addresses used by Network driver") },
+            v("config-from", None, "string", "The network from which to copy the configuration"),
+            b("config-only", None, "Create a configuration only network"),
+            vd("driver", Some('d'), "string", "bridge", "Driver to manage the Network"),
+            Flag { typ: "strings", ..l("gateway", None, "IPv4 or IPv6 Gateway for the master subnet") },
+            b("ingress", None, "Create swarm routing-mesh network"),
+            b("internal", None, "Restrict external access to the network"),
+            Flag { typ: "strings", ..l("ip-range", None, "Allocate container ip from a sub-range") },
+            vd("ipam-driver", None, "string", "default", "IP Address Management Driver"),
+            Flag { typ: "map", default: "map[]", ..l("ipam-opt", None, "Set IPAM driver specific options") },
+            default_true(b("ipv4", None, "Enable or disable IPv4 address assignment")),
+            b("ipv6", None, "Enable or disable IPv6 address assignment"),
+            l("label", None, "Set metadata on a network"),
+            Flag { typ: "map", default: "map[]", ..l("opt", Some('o'), "Set driver specific options") },
+            v("scope", None, "string", "Control the network's scope"),
+            Flag { typ: "strings", ..l("subnet", None, "Subnet in CIDR format that represents a network segment") },
+        ]),
+        "network ls" => cmd("ls [OPTIONS]", "List networks", "berth network ls, berth network list", Args::None, vec![
+            Flag { typ: "filter", ..l("filter", Some('f'), "Provide filter values (e.g. \"driver=bridge\")") },
+            format_flag(LIST_FORMAT_HELP),
+            b("no-trunc", None, "Do not truncate the output"),
+            b("quiet", Some('q'), "Only display network IDs"),
+        ]),
+        "network inspect" => cmd("inspect [OPTIONS] NETWORK [NETWORK...]", "Display detailed information on one or more networks", "", Min(1), vec![
+            v("format", Some('f'), "string", INSPECT_FORMAT_HELP),
+            b("verbose", Some('v'), "Verbose output for diagnostics"),
+        ]),
+        "network rm" => cmd("rm NETWORK [NETWORK...]", "Remove one or more networks", "berth network rm, berth network remove", Min(1), vec![
+            b("force", Some('f'), "Do not error if the network does not exist"),
+        ]),
+        "network prune" => cmd("prune [OPTIONS]", "Remove all unused networks", "", Args::None, vec![
+            Flag { typ: "filter", ..l("filter", None, "Provide filter values (e.g. \"until=<timestamp>\")") },
+            b("force", Some('f'), "Do not prompt for confirmation"),
+        ]),
+        "network connect" => cmd("connect [OPTIONS] NETWORK CONTAINER", "Connect a container to a network", "", Exact(2), vec![
+            Flag { typ: "strings", ..l("alias", None, "Add network-scoped alias for the container") },
+            Flag { typ: "strings", ..l("driver-opt", None, "driver options for the network") },
+            v("gw-priority", None, "int", "Highest gw-priority provides the default gateway. Accepts positive and negative values."),
+            v("ip", None, "string", "IPv4 address (e.g., \"172.30.100.104\")"),
+            v("ip6", None, "string", "IPv6 address (e.g., \"2001:db8::33\")"),
+            l("link", None, "Add link to another container"),
+            Flag { typ: "strings", ..l("link-local-ip", None, "Add a link-local address for the container") },
+        ]),
+        "network disconnect" => cmd("disconnect [OPTIONS] NETWORK CONTAINER", "Disconnect a container from a network", "", Exact(2), vec![
+            b("force", Some('f'), "Force the container to disconnect from a network"),
+        ]),
+        "login" => cmd("login [OPTIONS] [SERVER]", "Authenticate to a registry.\nDefaults to Docker Hub if no server is specified.", "", Range(0, 1), vec![
+            v("password", Some('p'), "string", "Password or Personal Access Token (PAT)"),
+            b("password-stdin", None, "Take the Password or Personal Access Token (PAT) from stdin"),
+            v("username", Some('u'), "string", "Username"),
+        ]),
+        "logout" => cmd("logout [SERVER]", "Log out from a registry.\nIf no server is specified, the default is defined by the daemon.", "", Range(0, 1), vec![]),
+        "search" => cmd("search [OPTIONS] TERM", "Search Docker Hub for images", "", Exact(1), vec![
+            Flag { typ: "filter", ..l("filter", Some('f'), "Filter output based on conditions provided") },
+            v("format", None, "string", "Pretty-print search using a Go template"),
+            v("limit", None, "int", "Max number of search results"),
+            b("no-trunc", None, "Don't truncate output"),
+        ]),
+        "cp" => cmd("cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH", "Copy files/folders between a container and the local filesystem\n\nUse '-' as the source to read a tar archive from stdin\nand extract it to a directory destination in a container.\nUse '-' as the destination to stream a tar archive of a\ncontainer source to stdout.", "berth container cp, berth cp", Exact(2), vec![
+            b("archive", Some('a'), "Archive mode (copy all uid/gid information)"),
+            b("follow-link", Some('L'), "Always follow symbol link in SRC_PATH"),
+            b("quiet", Some('q'), "Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached"),
+        ]),
+        "commit" => cmd("commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes", "berth container commit, berth commit", Range(1, 2), vec![
+            v("author", Some('a'), "string", "Author (e.g., \"John Hannibal Smith <hannibal@a-team.com>\")"),
+            l("change", Some('c'), "Apply Dockerfile instruction to the created image"),
+            v("message", Some('m'), "string", "Commit message"),
+            default_true(b("pause", Some('p'), "Pause container during commit")),
+        ]),
+        "diff" => cmd("diff CONTAINER", "Inspect changes to files or directories on a container's filesystem", "berth container diff, berth diff", Exact(1), vec![]),
+        "export" => cmd("export [OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive", "berth container export, berth export", Exact(1), vec![
+            v("output", Some('o'), "string", "Write to a file, instead of STDOUT"),
+        ]),
+        "stats" => cmd("stats [OPTIONS] [CONTAINER...]", "Display a live stream of container(s) resource usage statistics", "berth container stats, berth stats", Min(0), vec![
+            b("all", Some('a'), "Show all containers (default shows just running)"),
+            format_flag("Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.\nRefer to https://docs.docker.com/engine/cli/formatting/ for more information about formatting output with templates"),
+            b("no-stream", None, "Disable streaming stats and only pull the first result"),
+            b("no-trunc", None, "Do not truncate output"),
+        ]),
+        "events" => cmd("events [OPTIONS]", "Get real time events from the server", "berth system events, berth events", Args::None, vec![
+            filter_flag(),
+            format_flag("Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.\nRefer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates"),
+            v("since", None, "string", "Show all events created since timestamp"),
+            v("until", None, "string", "Stream events until this timestamp"),
+        ]),
+        "system df" => cmd("df [OPTIONS]", "Show berth disk usage", "", Args::None, vec![
+            format_flag(LIST_FORMAT_HELP),
+            b("verbose", Some('v'), "Show detailed information on space usage"),
+        ]),
+        "image prune" => cmd("prune [OPTIONS]", "Remove unused images", "", Args::None, vec![
+            b("all", Some('a'), "Remove all unused images, not just dangling ones"),
+            Flag { typ: "filter", ..l("filter", None, "Provide filter values (e.g. \"until=<timestamp>\")") },
+            b("force", Some('f'), "Do not prompt for confirmation"),
+        ]),
         _ => return Option::None,
     };
     Some(c)
@@ -330,22 +518,43 @@ fn resolve(cmd: &str, rest: &[String]) -> Option<(&'static str, String, usize)> 
             ("container", "inspect") => Some("container inspect"),
             ("container", s) => [
                 "run", "create", "start", "stop", "restart", "kill", "pause", "unpause", "logs",
-                "wait", "top", "exec", "attach", "rename", "update", "port",
+                "wait", "top", "exec", "attach", "rename", "update", "port", "cp", "commit",
+                "diff", "export", "stats",
             ]
             .into_iter()
             .find(|c| *c == s),
             ("image", "ls" | "list") => Some("images"),
             ("image", "rm" | "remove") => Some("rmi"),
             ("image", "inspect") => Some("image inspect"),
-            ("image", s) => ["tag", "save", "load", "import", "pull", "push", "history"]
-                .into_iter()
-                .find(|c| *c == s),
+            ("image", "prune") => Some("image prune"),
+            ("image", s) => [
+                "tag", "save", "load", "import", "pull", "push", "history", "build",
+            ]
+            .into_iter()
+            .find(|c| *c == s),
             ("system", "info") => Some("info"),
+            ("builder", "build") => Some("build"),
+            ("system", "df") => Some("system df"),
+            ("system", "events") => Some("events"),
+            ("volume", "ls" | "list") => Some("volume ls"),
+            ("volume", "rm" | "remove") => Some("volume rm"),
+            ("volume", "create") => Some("volume create"),
+            ("volume", "inspect") => Some("volume inspect"),
+            ("volume", "prune") => Some("volume prune"),
+            ("network", "ls" | "list") => Some("network ls"),
+            ("network", "rm" | "remove") => Some("network rm"),
+            ("network", "create") => Some("network create"),
+            ("network", "inspect") => Some("network inspect"),
+            ("network", "prune") => Some("network prune"),
+            ("network", "connect") => Some("network connect"),
+            ("network", "disconnect") => Some("network disconnect"),
             _ => None,
         }
     };
     match cmd {
-        "container" | "image" | "system" => map(cmd).map(|c| (c, format!("{cmd} {sub}"), 1)),
+        g if GROUPS.iter().any(|(n, _, _)| *n == g) => {
+            map(cmd).map(|c| (c, format!("{cmd} {sub}"), 1))
+        }
         c => {
             let canon = SUMMARY.iter().map(|(n, _)| *n).find(|n| *n == c)?;
             Some((canon, c.to_string(), 0))
@@ -389,21 +598,93 @@ fn args_error(path: &str, usage: &str, rule: Args, n: usize) -> Option<anyhow::E
     Some(StatusError::exit(1, format!("berth: 'berth {path}' {msg}\n\nUsage:  berth {}\n\n{verb} 'berth {path} --help' for more information", usage_with_path(path, usage))))
 }
 
+/// Management commands: name, summary, and subcommands listed in their help.
+/// A management command: name, summary, and its subcommands with their summaries.
+pub type Group = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+pub const GROUPS: &[Group] = &[
+    ("container", "Manage containers", &[]),
+    ("image", "Manage images", &[]),
+    ("system", "Manage berth", &[]),
+    (
+        "builder",
+        "Manage builds",
+        &[("build", "Build an image from a Dockerfile")],
+    ),
+    (
+        "volume",
+        "Manage volumes",
+        &[
+            ("create", "Create a volume"),
+            (
+                "inspect",
+                "Display detailed information on one or more volumes",
+            ),
+            ("ls", "List volumes"),
+            ("prune", "Remove unused local volumes"),
+            ("rm", "Remove one or more volumes"),
+        ],
+    ),
+    (
+        "network",
+        "Manage networks",
+        &[
+            ("connect", "Connect a container to a network"),
+            ("create", "Create a network"),
+            ("disconnect", "Disconnect a container from a network"),
+            (
+                "inspect",
+                "Display detailed information on one or more networks",
+            ),
+            ("ls", "List networks"),
+            ("prune", "Remove all unused networks"),
+            ("rm", "Remove one or more networks"),
+        ],
+    ),
+];
+
+fn group_help(cmd: &str, about: &str, subs: &[(&str, &str)]) -> String {
+    let mut s = format!("Usage:  berth {cmd} COMMAND\n\n{about}\n");
+    if !subs.is_empty() {
+        s.push_str("\nCommands:\n");
+        for (n, a) in subs {
+            s.push_str(&format!("  {n:<11} {a}\n"));
+        }
+    }
+    s.push_str(&format!(
+        "\nRun 'berth {cmd} COMMAND --help' for more information on a command."
+    ));
+    s
+}
+
 /// Parses a command's flags and runs it.
 pub async fn dispatch(mut ctx: Ctx, cmd: &str, rest: Vec<String>) -> anyhow::Result<()> {
-    if matches!(cmd, "container" | "image" | "system")
-        && rest.first().is_none_or(|s| s == "--help" || s == "-h")
-    {
-        println!("\nUsage:  berth {cmd} COMMAND\n\nManage {cmd}s\n\nRun 'berth {cmd} COMMAND --help' for more information on a command.");
-        return Ok(());
+    let group = GROUPS.iter().find(|(n, _, _)| *n == cmd);
+    if let Some((_, about, subs)) = group {
+        // Bare `berth volume` prints its help on stderr, `--help` on stdout.
+        match rest.first().map(String::as_str) {
+            None => {
+                eprintln!("{}", group_help(cmd, about, subs));
+                return Ok(());
+            }
+            Some("--help" | "-h") => {
+                println!("{}", group_help(cmd, about, subs));
+                return Ok(());
+            }
+            _ => {}
+        }
     }
     let Some((canon, path, skip)) = resolve(cmd, &rest) else {
-        let shown = if matches!(cmd, "container" | "image" | "system") {
+        let shown = if group.is_some() {
             format!("berth {cmd} {}", rest[0])
         } else {
             format!("berth {cmd}")
         };
-        let usage = if matches!(cmd, "container" | "image" | "system") {
+        let usage = if group.is_some() {
             format!("\n\nUsage:  berth {cmd}\n\nRun 'berth {cmd} --help'")
         } else {
             "\n\nRun 'berth --help'".to_string()
@@ -484,10 +765,34 @@ pub async fn dispatch(mut ctx: Ctx, cmd: &str, rest: Vec<String>) -> anyhow::Res
         "save" => image::save(&mut ctx, &p).await,
         "load" => image::load(&mut ctx, &p).await,
         "import" => image::import(&mut ctx, &p).await,
+        "build" => build::build(&mut ctx, &p).await,
         "pull" => image::pull(&mut ctx, &p).await,
         "push" => image::push(&mut ctx, &p).await,
         "version" => system::version(&mut ctx, &p).await,
         "info" => system::info(&mut ctx, &p).await,
+        "cp" => cp::cp(&mut ctx, &p).await,
+        "commit" => changes::commit(&mut ctx, &p).await,
+        "diff" => changes::diff(&mut ctx, &p).await,
+        "export" => changes::export(&mut ctx, &p).await,
+        "stats" => stats::stats(&mut ctx, &p).await,
+        "events" => events::events(&mut ctx, &p).await,
+        "system df" => system::df(&mut ctx, &p).await,
+        "image prune" => image::prune(&mut ctx, &p).await,
+        "login" => registry::login(&mut ctx, &p).await,
+        "logout" => registry::logout(&mut ctx, &p).await,
+        "search" => registry::search(&mut ctx, &p).await,
+        "volume create" => volume::create(&mut ctx, &p).await,
+        "volume ls" => volume::ls(&mut ctx, &p).await,
+        "volume inspect" => volume::inspect_cmd(&mut ctx, &p).await,
+        "volume rm" => volume::rm(&mut ctx, &p).await,
+        "volume prune" => volume::prune(&mut ctx, &p).await,
+        "network create" => network::create(&mut ctx, &p).await,
+        "network ls" => network::ls(&mut ctx, &p).await,
+        "network inspect" => network::inspect_cmd(&mut ctx, &p).await,
+        "network rm" => network::rm(&mut ctx, &p).await,
+        "network prune" => network::prune(&mut ctx, &p).await,
+        "network connect" => network::connect(&mut ctx, &p).await,
+        "network disconnect" => network::disconnect(&mut ctx, &p).await,
         other => Err(anyhow::anyhow!("berth: '{other}' is not a berth command")),
     };
     // pflag-style value errors found while building requests print with usage.
@@ -529,6 +834,151 @@ where
     } else {
         Err(StatusError::exit(1, errs.join("\n")))
     }
+}
+
+/// The `--format` help of list commands.
+pub const LIST_FORMAT_HELP: &str = "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.\nRefer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates";
+
+/// The `--format` help of inspect commands.
+pub const INSPECT_FORMAT_HELP: &str = "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.\nRefer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates";
+
+/// The format a list command renders: docker turns `table` (the default) into the command's
+/// table or, with `-q`, its quiet format; `raw` into its raw format; anything else is used
+/// as given.
+pub fn list_format(user: &str, quiet: bool, table: &str, quiet_fmt: &str, raw: &str) -> String {
+    match user {
+        "" | "table" if quiet => quiet_fmt.to_string(),
+        "" | "table" => table.to_string(),
+        "raw" => raw.to_string(),
+        f => f.to_string(),
+    }
+}
+
+/// docker's `PromptForConfirmation`: prints `message [y/N] ` on stdout and reads one line;
+/// only `y`/`Y` confirms.
+pub fn confirm(message: &str) -> bool {
+    use std::io::Write as _;
+    print!("{message} [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    line.trim().eq_ignore_ascii_case("y")
+}
+
+/// `sortorder.NaturalLess`, which docker uses to sort volumes and networks by name: digit
+/// runs compare as numbers and sort before other bytes.
+pub fn natural_less(a: &str, b: &str) -> bool {
+    let (s1, s2) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < s1.len() && j < s2.len() {
+        let (c1, c2) = (s1[i], s2[j]);
+        let (d1, d2) = (c1.is_ascii_digit(), c2.is_ascii_digit());
+        if d1 != d2 {
+            return d1;
+        }
+        if !d1 {
+            if c1 != c2 {
+                return c1 < c2;
+            }
+            i += 1;
+            j += 1;
+            continue;
+        }
+        while i < s1.len() && s1[i] == b'0' {
+            i += 1;
+        }
+        while j < s2.len() && s2[j] == b'0' {
+            j += 1;
+        }
+        let (nz1, nz2) = (i, j);
+        while i < s1.len() && s1[i].is_ascii_digit() {
+            i += 1;
+        }
+        while j < s2.len() && s2[j].is_ascii_digit() {
+            j += 1;
+        }
+        if i - nz1 != j - nz2 {
+            return i - nz1 < j - nz2;
+        }
+        if s1[nz1..i] != s2[nz2..j] {
+            return s1[nz1..i] < s2[nz2..j];
+        }
+        if nz1 != nz2 {
+            return nz1 < nz2;
+        }
+    }
+    s1.len() < s2.len()
+}
+
+/// Sorts JSON objects by a string field with [`natural_less`].
+pub fn sort_natural_by(items: &mut [serde_json::Value], field: &str) {
+    items.sort_by(|a, b| {
+        let (x, y) = (
+            a[field].as_str().unwrap_or(""),
+            b[field].as_str().unwrap_or(""),
+        );
+        if natural_less(x, y) {
+            std::cmp::Ordering::Less
+        } else if natural_less(y, x) {
+            std::cmp::Ordering::Greater
+        } else {
+            std::cmp::Ordering::Equal
+        }
+    });
+}
+
+/// `--label k=v` values as the API's label map; `flag` names the flag in errors.
+pub fn labels_map(values: &[String], flag: &str) -> anyhow::Result<serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    for v in values {
+        let (k, val) = v.split_once('=').unwrap_or((v, ""));
+        if k.trim().is_empty() {
+            return Err(crate::opts::InvalidArgument(format!(
+                "invalid argument \"{v}\" for \"{flag}\" flag: invalid label '{v}': empty name"
+            ))
+            .into());
+        }
+        m.insert(k.to_string(), serde_json::Value::String(val.to_string()));
+    }
+    Ok(serde_json::Value::Object(m))
+}
+
+/// `-o k=v` map options (`opts.MapOpts`): a value without `=` maps to an empty string.
+pub fn kv_options(values: &[String]) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for v in values {
+        let (k, val) = v.split_once('=').unwrap_or((v, ""));
+        m.insert(k.to_string(), serde_json::Value::String(val.to_string()));
+    }
+    serde_json::Value::Object(m)
+}
+
+/// Labels as docker's formatters print them: `k=v` joined with commas (sorted here, where
+/// Go's map order is random).
+pub fn labels_string(labels: &serde_json::Value) -> String {
+    let mut v: Vec<String> = labels
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+        .collect();
+    v.sort();
+    v.join(",")
+}
+
+/// The `Label` template function's data: the labels as a string map.
+pub fn labels_value(labels: &serde_json::Value) -> gotmpl::Value {
+    crate::template::map(labels.as_object().into_iter().flatten().map(|(k, v)| {
+        (
+            k.as_str(),
+            crate::template::str_value(v.as_str().unwrap_or("")),
+        )
+    }))
+}
+
+/// Fails with docker's `exit status N` when some items failed and were already reported.
+pub fn exit_status(code: i32) -> anyhow::Error {
+    StatusError::exit(code, format!("exit status {code}"))
 }
 
 /// Path-escapes a name or id for use in a URL path.

@@ -1,4 +1,4 @@
-//! `version` and `info`.
+//! `version`, `info` and `system df`.
 
 use super::Ctx;
 use crate::client::Client;
@@ -303,4 +303,373 @@ mod tests {
     fn memory_is_shown_in_binary_units() {
         assert_eq!(bytes_size(2_087_000_000.0), "1.944GiB");
     }
+}
+
+/// `system df`: the summary table, or with `-v` the per-object tables.
+pub mod df {
+    use crate::commands::list::{container_row, since, truncate_id};
+    use crate::commands::volume::volume_row;
+    use crate::template::{map, render_rows, str_value, Format, Renderer};
+    use crate::units::{human_size, human_size_precision};
+    use gotmpl::Value;
+    use serde_json::Value as Json;
+
+    fn ratio(reclaimable: i64, total: i64) -> String {
+        if total > 0 {
+            format!(
+                "{} ({}%)",
+                human_size(reclaimable as f64),
+                reclaimable * 100 / total
+            )
+        } else {
+            human_size(reclaimable as f64)
+        }
+    }
+
+    fn arr(v: &Json, k: &str) -> Vec<Json> {
+        v[k].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The four summary rows (docker's disk usage contexts).
+    pub fn summary_rows(du: &Json) -> Vec<Value> {
+        let i64_of = |v: &Json| v.as_i64().unwrap_or(0);
+        let images = arr(du, "Images");
+        let layers = i64_of(&du["LayersSize"]);
+        let used: i64 = images
+            .iter()
+            .filter(|i| i64_of(&i["Containers"]) != 0)
+            .filter(|i| i64_of(&i["Size"]) != -1 && i64_of(&i["SharedSize"]) != -1)
+            .map(|i| i64_of(&i["Size"]) - i64_of(&i["SharedSize"]))
+            .sum();
+        let active = |c: &Json| {
+            matches!(
+                c["State"].as_str(),
+                Some("running" | "paused" | "restarting")
+            )
+        };
+        let containers = arr(du, "Containers");
+        let csize: i64 = containers.iter().map(|c| i64_of(&c["SizeRw"])).sum();
+        let creclaim: i64 = containers
+            .iter()
+            .filter(|c| !active(c))
+            .map(|c| i64_of(&c["SizeRw"]))
+            .sum();
+        let volumes = arr(du, "Volumes");
+        let vsize_of = |v: &Json| i64_of(&v["UsageData"]["Size"]);
+        let vrefs = |v: &Json| i64_of(&v["UsageData"]["RefCount"]);
+        let vtotal: i64 = volumes.iter().map(vsize_of).filter(|s| *s != -1).sum();
+        let vreclaim: i64 = volumes
+            .iter()
+            .filter(|v| vsize_of(v) != -1 && vrefs(v) == 0)
+            .map(vsize_of)
+            .sum();
+        let cache = arr(du, "BuildCache");
+        let bool_of = |v: &Json, k: &str| v[k].as_bool().unwrap_or(false);
+        let bsize: i64 = cache
+            .iter()
+            .filter(|c| !bool_of(c, "Shared"))
+            .map(|c| i64_of(&c["Size"]))
+            .sum();
+        let in_use: i64 = cache
+            .iter()
+            .filter(|c| bool_of(c, "InUse") && !bool_of(c, "Shared"))
+            .map(|c| i64_of(&c["Size"]))
+            .sum();
+        let builder = du["BuilderSize"].as_i64().unwrap_or(bsize);
+        let row = |t: &str, total: usize, active: usize, size: String, rec: String| {
+            map([
+                ("Type", str_value(t)),
+                ("TotalCount", str_value(total.to_string())),
+                ("Active", str_value(active.to_string())),
+                ("Size", str_value(size)),
+                ("Reclaimable", str_value(rec)),
+            ])
+        };
+        vec![
+            row(
+                "Images",
+                images.len(),
+                images
+                    .iter()
+                    .filter(|i| i64_of(&i["Containers"]) > 0)
+                    .count(),
+                human_size(layers as f64),
+                ratio(layers - used, layers),
+            ),
+            row(
+                "Containers",
+                containers.len(),
+                containers.iter().filter(|c| active(c)).count(),
+                human_size(csize as f64),
+                ratio(creclaim, csize),
+            ),
+            row(
+                "Local Volumes",
+                volumes.len(),
+                volumes.iter().filter(|v| vrefs(v) > 0).count(),
+                human_size(vtotal as f64),
+                ratio(vreclaim, vtotal),
+            ),
+            row(
+                "Build Cache",
+                cache.len(),
+                cache.iter().filter(|c| bool_of(c, "InUse")).count(),
+                human_size(bsize as f64),
+                human_size((builder - in_use) as f64),
+            ),
+        ]
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> Value {
+        map(pairs.iter().map(|(k, v)| (*k, str_value(*v))))
+    }
+
+    fn image_row(i: &Json, trunc: bool) -> Value {
+        let i64_of = |k: &str| i[k].as_i64().unwrap_or(0);
+        let (mut repo, mut tag) = ("<none>".to_string(), "<none>".to_string());
+        if let Some(t) = i["RepoTags"]
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(Json::as_str)
+            .filter(|t| *t != "<none>:<none>")
+        {
+            if let Ok(r) = berth_core::reference::Reference::parse(t) {
+                if let Some(tg) = r.tag() {
+                    repo = r.familiar_repository();
+                    tag = tg.to_string();
+                }
+            }
+        }
+        let id = i["Id"].as_str().unwrap_or("");
+        let (size, shared) = (i64_of("Size"), i64_of("SharedSize"));
+        map([
+            ("Repository", str_value(repo)),
+            ("Tag", str_value(tag)),
+            (
+                "ID",
+                str_value(if trunc {
+                    truncate_id(id)
+                } else {
+                    id.to_string()
+                }),
+            ),
+            ("CreatedSince", str_value(since(i64_of("Created")))),
+            ("Size", str_value(human_size_precision(size as f64, 3))),
+            (
+                "SharedSize",
+                str_value(if shared == -1 {
+                    "N/A".to_string()
+                } else {
+                    human_size(shared as f64)
+                }),
+            ),
+            (
+                "UniqueSize",
+                str_value(if size == -1 || shared == -1 {
+                    "N/A".to_string()
+                } else {
+                    human_size((size - shared) as f64)
+                }),
+            ),
+            (
+                "Containers",
+                str_value(match i64_of("Containers") {
+                    -1 => "N/A".to_string(),
+                    n => n.to_string(),
+                }),
+            ),
+        ])
+    }
+
+    fn cache_row(c: &Json, trunc: bool) -> Value {
+        let id = c["ID"].as_str().unwrap_or("");
+        let t = |k: &str| {
+            c[k].as_str()
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                .map(|d| since(d.timestamp()))
+                .unwrap_or_default()
+        };
+        map([
+            (
+                "ID",
+                str_value(if trunc {
+                    truncate_id(id)
+                } else {
+                    id.to_string()
+                }),
+            ),
+            ("CacheType", str_value(c["Type"].as_str().unwrap_or(""))),
+            (
+                "Size",
+                str_value(human_size_precision(c["Size"].as_f64().unwrap_or(0.0), 3)),
+            ),
+            ("CreatedSince", str_value(t("CreatedAt"))),
+            ("LastUsedSince", str_value(t("LastUsedAt"))),
+            (
+                "UsageCount",
+                str_value(c["UsageCount"].as_i64().unwrap_or(0).to_string()),
+            ),
+            (
+                "Shared",
+                str_value(c["Shared"].as_bool().unwrap_or(false).to_string()),
+            ),
+        ])
+    }
+
+    /// `system df -v` as tables.
+    pub fn verbose_table(du: &Json) -> anyhow::Result<String> {
+        let mut out = String::from("Images space usage:\n\n");
+        let rows: Vec<Value> = arr(du, "Images")
+            .iter()
+            .map(|i| image_row(i, true))
+            .collect();
+        out.push_str(&render_rows(
+            &Format::new("table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}"),
+            &headers(&[("Repository", "REPOSITORY"), ("Tag", "TAG"), ("ID", "IMAGE ID"), ("CreatedSince", "CREATED"), ("Size", "SIZE"), ("SharedSize", "SHARED SIZE"), ("UniqueSize", "UNIQUE SIZE"), ("Containers", "CONTAINERS")]),
+            &rows,
+        )?);
+        out.push_str("\nContainers space usage:\n\n");
+        let rows: Vec<Value> = arr(du, "Containers")
+            .into_iter()
+            .map(|mut c| {
+                c["SizeRootFs"] = Json::from(0);
+                container_row(&c, true)
+            })
+            .collect();
+        out.push_str(&render_rows(
+            &Format::new("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}"),
+            &headers(&[("ID", "CONTAINER ID"), ("Image", "IMAGE"), ("Command", "COMMAND"), ("LocalVolumes", "LOCAL VOLUMES"), ("Size", "SIZE"), ("RunningFor", "CREATED"), ("Status", "STATUS"), ("Names", "NAMES")]),
+            &rows,
+        )?);
+        out.push_str("\nLocal Volumes space usage:\n\n");
+        let rows: Vec<Value> = arr(du, "Volumes").iter().map(volume_row).collect();
+        out.push_str(&render_rows(
+            &Format::new("table {{.Name}}\t{{.Links}}\t{{.Size}}"),
+            &headers(&[
+                ("Name", "VOLUME NAME"),
+                ("Links", "LINKS"),
+                ("Size", "SIZE"),
+            ]),
+            &rows,
+        )?);
+        let builder = du["BuilderSize"].as_f64().unwrap_or(0.0);
+        out.push_str(&format!("\nBuild cache usage: {}\n\n", human_size(builder)));
+        let rows: Vec<Value> = arr(du, "BuildCache")
+            .iter()
+            .map(|c| cache_row(c, true))
+            .collect();
+        out.push_str(&render_rows(
+            &Format::new("table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}"),
+            &headers(&[("ID", "CACHE ID"), ("CacheType", "CACHE TYPE"), ("Size", "SIZE"), ("CreatedSince", "CREATED"), ("LastUsedSince", "LAST USED"), ("UsageCount", "USAGE"), ("Shared", "SHARED")]),
+            &rows,
+        )?);
+        Ok(out)
+    }
+
+    /// `system df -v --format T`: the template runs once over all four lists.
+    pub fn verbose_template(du: &Json, format: &str) -> anyhow::Result<String> {
+        let trunc = format.starts_with("table");
+        let list = |rows: Vec<Value>| Value::List(rows.into());
+        let data = map([
+            (
+                "Images",
+                list(
+                    arr(du, "Images")
+                        .iter()
+                        .map(|i| image_row(i, trunc))
+                        .collect(),
+                ),
+            ),
+            (
+                "Containers",
+                list(
+                    arr(du, "Containers")
+                        .iter()
+                        .map(|c| container_row(c, trunc))
+                        .collect(),
+                ),
+            ),
+            (
+                "Volumes",
+                list(arr(du, "Volumes").iter().map(volume_row).collect()),
+            ),
+            (
+                "BuildCache",
+                list(
+                    arr(du, "BuildCache")
+                        .iter()
+                        .map(|c| cache_row(c, trunc))
+                        .collect(),
+                ),
+            ),
+        ]);
+        let f = Format::new(format);
+        Renderer::new(&f.text)?.render(&data)
+    }
+
+    pub fn summary(du: &Json, format: &str) -> anyhow::Result<String> {
+        let format = match format {
+            "" | "table" => {
+                "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
+            }
+            f => f,
+        };
+        render_rows(
+            &Format::new(format),
+            &headers(&[
+                ("Type", "TYPE"),
+                ("TotalCount", "TOTAL"),
+                ("Active", "ACTIVE"),
+                ("Size", "SIZE"),
+                ("Reclaimable", "RECLAIMABLE"),
+            ]),
+            &summary_rows(du),
+        )
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use serde_json::json;
+
+        #[test]
+        fn summary_matches_docker_for_a_small_daemon() {
+            let du = json!({
+                "LayersSize": 1_982_000,
+                "Images": [{"Id": "sha256:c7b8f3bc8f3c", "Size": 1_982_000, "SharedSize": 0, "Containers": 2, "RepoTags": ["busybox:latest"], "Created": 0}],
+                "Containers": [{"State": "exited", "SizeRw": 2}, {"State": "created", "SizeRw": 0}],
+                "Volumes": [],
+                "BuildCache": []
+            });
+            assert_eq!(
+                summary(&du, "").unwrap(),
+                "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE\n\
+                 Images          1         1         1.982MB   0B (0%)\n\
+                 Containers      2         0         2B        2B (100%)\n\
+                 Local Volumes   0         0         0B        0B\n\
+                 Build Cache     0         0         0B        0B\n"
+            );
+            assert_eq!(
+                summary(&du, "json").unwrap().lines().next().unwrap(),
+                r#"{"Active":"1","Reclaimable":"0B (0%)","Size":"1.982MB","TotalCount":"1","Type":"Images"}"#
+            );
+        }
+    }
+}
+
+pub async fn df(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
+    let client = ctx.client().await?.clone();
+    let du = client.get_json("/system/df", &[]).await?;
+    let format = p.string("format");
+    let out = if p.bool("verbose") {
+        if format.is_empty() || format == "table" {
+            df::verbose_table(&du)?
+        } else {
+            df::verbose_template(&du, &format)?
+        }
+    } else {
+        df::summary(&du, &format)?
+    };
+    print!("{out}");
+    Ok(())
 }
