@@ -64,9 +64,10 @@ pub fn docker_cli() -> PathBuf {
 pub fn busybox_tar() -> &'static Path {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-test-busybox-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let tar = dir.join("busybox.tar");
+        // One shared file, replaced atomically: test processes never leave one each behind.
+        let tar = std::env::temp_dir().join("berth-test-busybox.tar");
+        let tmp =
+            std::env::temp_dir().join(format!("berth-test-busybox.tar.{}", std::process::id()));
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/mkimage-busybox.sh");
         let out = Command::new("bash")
             .arg(script)
@@ -77,7 +78,8 @@ pub fn busybox_tar() -> &'static Path {
             "mkimage-busybox.sh failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        std::fs::write(&tar, &out.stdout).unwrap();
+        std::fs::write(&tmp, &out.stdout).unwrap();
+        std::fs::rename(&tmp, &tar).unwrap();
         tar
     })
 }
@@ -111,6 +113,9 @@ impl Run {
         self.stdout.trim_end()
     }
 }
+
+/// How long one CLI command of a test may take before `timeout` kills it.
+const CLIENT_TIMEOUT_SECS: &str = "300";
 
 static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
@@ -310,16 +315,33 @@ impl TestDaemon {
     fn cmd(&self, program: &Path, args: &[&str]) -> Command {
         let mut c = Command::new(program);
         c.arg("-H").arg(self.host()).args(args);
+        self.client_env(&mut c);
+        c
+    }
+
+    /// Like [`Self::cmd`], under `timeout(1)`: a client that hangs fails the test instead of
+    /// hanging it (for commands that run to completion; not for ones a test signals).
+    fn timed_cmd(&self, program: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new("timeout");
+        c.args(["-k", "10", CLIENT_TIMEOUT_SECS])
+            .arg(program)
+            .arg("-H")
+            .arg(self.host())
+            .args(args);
+        self.client_env(&mut c);
+        c
+    }
+
+    fn client_env(&self, c: &mut Command) {
         c.env_remove("DOCKER_HOST")
             .env_remove("BERTH_HOST")
             .env("DOCKER_CONFIG", self.root.path().join("docker-config"));
-        c
     }
 
     /// Runs `berth -H <socket> args...`.
     pub fn berth(&self, args: &[&str]) -> Run {
         Run::from(
-            self.cmd(&bin("berth"), args)
+            self.timed_cmd(&bin("berth"), args)
                 .stdin(Stdio::null())
                 .output()
                 .expect("running berth"),
@@ -327,13 +349,13 @@ impl TestDaemon {
     }
 
     pub fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Run {
-        run_with_stdin(self.cmd(&bin("berth"), args), input)
+        run_with_stdin(self.timed_cmd(&bin("berth"), args), input)
     }
 
     /// Runs the real docker CLI against this daemon.
     pub fn docker(&self, args: &[&str]) -> Run {
         Run::from(
-            self.cmd(&docker_cli(), args)
+            self.timed_cmd(&docker_cli(), args)
                 .stdin(Stdio::null())
                 .output()
                 .expect("running docker"),
@@ -341,7 +363,7 @@ impl TestDaemon {
     }
 
     pub fn docker_stdin(&self, args: &[&str], input: &[u8]) -> Run {
-        run_with_stdin(self.cmd(&docker_cli(), args), input)
+        run_with_stdin(self.timed_cmd(&docker_cli(), args), input)
     }
 
     pub fn berth_cmd(&self, args: &[&str]) -> Command {
