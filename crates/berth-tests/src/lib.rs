@@ -84,6 +84,40 @@ pub fn busybox_tar() -> &'static Path {
     })
 }
 
+/// The host's architecture as image configs name it.
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// Imports a one-layer image of `mib` MiB of random bytes as `name`; returns its id.
+pub fn import_random_image(d: &TestDaemon, name: &str, mib: usize) -> String {
+    use std::io::Read;
+    let dir = temp_dir("random-rootfs-");
+    let mut data = vec![0u8; mib << 20];
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut data)
+        .unwrap();
+    std::fs::write(dir.path().join("random.bin"), &data).unwrap();
+    let out = Command::new("tar")
+        .arg("-C")
+        .arg(dir.path())
+        .args(["-cf", "rootfs.tar", "random.bin"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let tar = std::fs::read(dir.path().join("rootfs.tar")).unwrap();
+    d.berth_stdin(&["import", "-", name], &tar)
+        .ok()
+        .out()
+        .to_string()
+}
+
 /// Result of a CLI run.
 #[derive(Debug)]
 pub struct Run {

@@ -228,6 +228,21 @@ impl TestRegistry {
         read_response(s)
     }
 
+    /// The docker-v2 manifest of `repo:tag` in the registry (parsed) and its raw bytes.
+    pub fn manifest(&self, repo: &str, tag: &str) -> (serde_json::Value, Vec<u8>) {
+        let (status, _, body) = self.request(
+            "GET",
+            &format!("/v2/{repo}/manifests/{tag}"),
+            &[(
+                "Accept",
+                "application/vnd.docker.distribution.manifest.v2+json",
+            )],
+            b"",
+        );
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        (serde_json::from_slice(&body).unwrap(), body)
+    }
+
     /// Sends a bodiless request straight to the registry; returns the status code.
     pub fn raw_request(&self, method: &str, path: &str) -> u16 {
         self.request(method, path, &[], b"").0

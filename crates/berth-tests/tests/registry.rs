@@ -3,20 +3,11 @@
 //! server speaking Docker Hub's search API. Nothing here reaches the internet.
 
 use berth_tests::registry::{Auth, HttpServer, Request, TcpProxy, TestRegistry};
-use berth_tests::{require_root, Run, TestDaemon};
+use berth_tests::{host_arch, import_random_image, require_root, Run, TestDaemon};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The host's architecture as image configs name it.
-fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
 
 /// The 12-hex short form of `sha256:...`.
 fn short(digest: &str) -> &str {
@@ -69,21 +60,6 @@ fn api(d: &TestDaemon, method: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
-/// The docker-v2 manifest of `repo:tag` in the registry, with its digest.
-fn manifest(reg: &TestRegistry, repo: &str, tag: &str) -> (serde_json::Value, Vec<u8>) {
-    let (status, _, body) = reg.request(
-        "GET",
-        &format!("/v2/{repo}/manifests/{tag}"),
-        &[(
-            "Accept",
-            "application/vnd.docker.distribution.manifest.v2+json",
-        )],
-        b"",
-    );
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    (serde_json::from_slice(&body).unwrap(), body)
-}
-
 fn sha256_of(bytes: &[u8]) -> String {
     berth_core::Digest::of(bytes).to_string()
 }
@@ -104,31 +80,6 @@ fn leftovers(d: &TestDaemon) -> Vec<String> {
         }
     }
     out
-}
-
-/// A one-layer image of `mib` MiB of random bytes, imported as `name`.
-fn import_random_image(d: &TestDaemon, name: &str, mib: usize) -> String {
-    let dir = berth_tests::temp_dir("random-rootfs-");
-    let mut data = vec![0u8; mib << 20];
-    std::fs::File::open("/dev/urandom")
-        .unwrap()
-        .read_exact(&mut data)
-        .unwrap();
-    std::fs::write(dir.path().join("random.bin"), &data).unwrap();
-    let tar = dir.path().join("rootfs.tar");
-    let out = std::process::Command::new("tar")
-        .arg("-C")
-        .arg(dir.path())
-        .args(["-cf"])
-        .arg(&tar)
-        .arg("random.bin")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    d.docker_stdin(&["import", "-", name], &std::fs::read(&tar).unwrap())
-        .ok()
-        .out()
-        .to_string()
 }
 
 #[test]
@@ -157,7 +108,7 @@ fn push_rmi_and_pull_back_give_the_same_image() {
     assert_has(&push, &format!("{}: Preparing", short(&diff_id)));
     assert_has(&push, &format!("{}: Pushed", short(&diff_id)));
     let digest = pushed_digest(&push, "v1");
-    let (m, raw) = manifest(&reg, "bb", "v1");
+    let (m, raw) = reg.manifest("bb", "v1");
     assert_eq!(
         sha256_of(&raw),
         digest,
@@ -423,7 +374,7 @@ fn pull_all_tags_and_platform_selection() {
     );
 
     // An index that only lists s390x: no match for this host.
-    let (_, raw) = manifest(&reg, "bb", "v1");
+    let (_, raw) = reg.manifest("bb", "v1");
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",

@@ -4,19 +4,9 @@
 //! Nothing here reaches the internet.
 
 use berth_tests::registry::{Auth, HttpServer, Request, TcpProxy, TestRegistry};
-use berth_tests::{require_root, run_in_pty, Run, TestDaemon};
-use std::io::Read;
+use berth_tests::{host_arch, import_random_image, require_root, run_in_pty, Run, TestDaemon};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The host's architecture as image configs name it.
-fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
 
 /// Both CLIs ran the same command: same exit code, same output.
 #[track_caller]
@@ -35,29 +25,6 @@ fn both(d: &TestDaemon, args: &[&str], mut reset: impl FnMut()) -> (Run, Run) {
     reset();
     let k = d.docker(args);
     (b, k)
-}
-
-/// A one-layer image of `mib` MiB of random bytes, imported as `name`.
-fn import_random_image(d: &TestDaemon, name: &str, mib: usize) {
-    let dir = berth_tests::temp_dir("random-rootfs-");
-    let mut data = vec![0u8; mib << 20];
-    std::fs::File::open("/dev/urandom")
-        .unwrap()
-        .read_exact(&mut data)
-        .unwrap();
-    std::fs::write(dir.path().join("random.bin"), &data).unwrap();
-    let tar = dir.path().join("rootfs.tar");
-    let out = std::process::Command::new("tar")
-        .arg("-C")
-        .arg(dir.path())
-        .arg("-cf")
-        .arg(&tar)
-        .arg("random.bin")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    d.berth_stdin(&["import", "-", name], &std::fs::read(&tar).unwrap())
-        .ok();
 }
 
 #[test]
@@ -469,4 +436,69 @@ fn berth_image_prune_removes_what_docker_would() {
         .berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
         .ok();
     assert_eq!(left.stdout, "busybox:latest\n");
+}
+
+#[test]
+fn berth_pull_picks_the_hosts_platform_from_an_index() {
+    if !require_root() {
+        return;
+    }
+    let d = TestDaemon::start();
+    let reg = TestRegistry::start();
+    let host = reg.host();
+    let tar = std::fs::read(berth_tests::busybox_tar()).unwrap();
+    let here = d.inspect("busybox", "{{.Id}}");
+    let other = d
+        .berth_stdin(
+            &["import", "-c", "ENV V=2", "-", &format!("{host}/bb:v2")],
+            &tar,
+        )
+        .ok()
+        .out()
+        .to_string();
+    d.berth(&["tag", "busybox", &format!("{host}/bb:v1")]).ok();
+    d.berth(&["push", "-a", &format!("{host}/bb")]).ok();
+    // An OCI index with the host's platform in the middle.
+    let entry = |tag: &str, arch: &str| {
+        let (_, raw) = reg.manifest("bb", tag);
+        serde_json::json!({
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "digest": berth_core::Digest::of(&raw).to_string(),
+            "size": raw.len(),
+            "platform": {"architecture": arch, "os": "linux"},
+        })
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry("v2", "s390x"), entry("v1", host_arch()), entry("v2", "ppc64le")],
+    })
+    .to_string();
+    let (status, _, body) = reg.request(
+        "PUT",
+        "/v2/bb/manifests/multi",
+        &[("Content-Type", "application/vnd.oci.image.index.v1+json")],
+        index.as_bytes(),
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let name = format!("{host}/bb:multi");
+    let pull = d.berth(&["pull", &name]).ok();
+    assert!(
+        pull.stdout.contains(&format!(
+            "Digest: {}",
+            berth_core::Digest::of(index.as_bytes())
+        )),
+        "{pull:?}"
+    );
+    assert_eq!(d.inspect(&name, "{{.Id}}"), here);
+    d.berth(&["rmi", &name]).ok();
+    d.berth(&["pull", "--platform", "linux/s390x", &name]).ok();
+    assert_eq!(d.inspect(&name, "{{.Id}}"), other);
+    let none = d.berth(&["pull", "--platform", "linux/riscv64", &name]);
+    assert_eq!(none.code, 1);
+    assert!(
+        none.stderr
+            .contains("no matching manifest for linux/riscv64 in the manifest list entries"),
+        "{none:?}"
+    );
 }
