@@ -455,6 +455,39 @@ impl Drop for HttpServer {
     }
 }
 
+/// A fake Docker Hub index: answers `/v1/search?q=&n=` from `results` (objects with
+/// `name`, `description`, `star_count`, `is_official`, `is_automated`), matching `q` as a
+/// substring of the name. Also returns the `n` of every search it answered.
+pub fn hub_search_server(
+    results: serde_json::Value,
+) -> (HttpServer, Arc<std::sync::Mutex<Vec<usize>>>) {
+    let limits = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = limits.clone();
+    let server = HttpServer::start(Arc::new(move |req: &Request| {
+        if !req.path.starts_with("/v1/search") {
+            return (404, vec![], b"{}".to_vec());
+        }
+        let q = req.query("q").unwrap_or_default();
+        let n: usize = req.query("n").and_then(|n| n.parse().ok()).unwrap_or(25);
+        seen.lock().unwrap().push(n);
+        let hits: Vec<serde_json::Value> = results
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["name"].as_str().unwrap_or_default().contains(&q))
+            .take(n)
+            .cloned()
+            .collect();
+        let body = serde_json::json!({"num_results": hits.len(), "query": q, "results": hits});
+        (
+            200,
+            vec![("Content-Type".into(), "application/json".into())],
+            body.to_string().into_bytes(),
+        )
+    }));
+    (server, limits)
+}
+
 /// A TCP proxy on 127.0.0.1 to `127.0.0.1:target` that can slow the server's bytes down
 /// (`bytes_per_sec`) or close every connection once `cut_after` bytes went from the
 /// servers to the clients (counted over all connections).

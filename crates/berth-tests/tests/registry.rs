@@ -2,11 +2,10 @@
 //! `docker-registry` (distribution 2.8) per test on a local address, and a tiny HTTP
 //! server speaking Docker Hub's search API. Nothing here reaches the internet.
 
-use berth_tests::registry::{Auth, HttpServer, Request, TcpProxy, TestRegistry};
+use berth_tests::registry::{hub_search_server, Auth, TcpProxy, TestRegistry};
 use berth_tests::{host_arch, import_random_image, require_root, Run, TestDaemon};
 use std::io::{Read, Write};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The 12-hex short form of `sha256:...`.
@@ -423,30 +422,7 @@ fn search_speaks_docker_hubs_v1_api() {
         {"name": "someone/alpine-tools", "description": "tools", "star_count": 3, "is_official": false, "is_automated": false},
         {"name": "library/busybox", "description": "The Swiss army knife", "star_count": 50, "is_official": true, "is_automated": false},
     ]);
-    let limits = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = limits.clone();
-    let server = HttpServer::start(Arc::new(move |req: &Request| {
-        if !req.path.starts_with("/v1/search") {
-            return (404, vec![], b"{}".to_vec());
-        }
-        let q = req.query("q").unwrap_or_default();
-        let n: usize = req.query("n").and_then(|n| n.parse().ok()).unwrap_or(25);
-        seen.lock().unwrap().push(n);
-        let hits: Vec<serde_json::Value> = results
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["name"].as_str().unwrap().contains(&q))
-            .take(n)
-            .cloned()
-            .collect();
-        let body = serde_json::json!({"num_results": hits.len(), "query": q, "results": hits});
-        (
-            200,
-            vec![("Content-Type".into(), "application/json".into())],
-            body.to_string().into_bytes(),
-        )
-    }));
+    let (server, limits) = hub_search_server(results);
     let term = format!("{}/alpine", server.host());
     let table = d.docker(&["search", &term]).ok();
     let lines: Vec<&str> = table.stdout.lines().collect();

@@ -3,9 +3,8 @@
 //! same local `docker-registry` (or a tiny server speaking Docker Hub's search API).
 //! Nothing here reaches the internet.
 
-use berth_tests::registry::{Auth, HttpServer, Request, TcpProxy, TestRegistry};
+use berth_tests::registry::{hub_search_server, Auth, TcpProxy, TestRegistry};
 use berth_tests::{host_arch, import_random_image, require_root, run_in_pty, Run, TestDaemon};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Both CLIs ran the same command: same exit code, same output.
@@ -202,27 +201,7 @@ fn berth_search_prints_what_docker_prints() {
         {"name": "someone/alpine-tools", "description": "tools", "star_count": 3, "is_official": false, "is_automated": true},
         {"name": "library/busybox", "description": "The Swiss army knife", "star_count": 50, "is_official": true, "is_automated": false},
     ]);
-    let server = HttpServer::start(Arc::new(move |req: &Request| {
-        if !req.path.starts_with("/v1/search") {
-            return (404, vec![], b"{}".to_vec());
-        }
-        let q = req.query("q").unwrap_or_default();
-        let n: usize = req.query("n").and_then(|n| n.parse().ok()).unwrap_or(25);
-        let hits: Vec<serde_json::Value> = results
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["name"].as_str().unwrap().contains(&q))
-            .take(n)
-            .cloned()
-            .collect();
-        let body = serde_json::json!({"num_results": hits.len(), "query": q, "results": hits});
-        (
-            200,
-            vec![("Content-Type".into(), "application/json".into())],
-            body.to_string().into_bytes(),
-        )
-    }));
+    let (server, _) = hub_search_server(results);
     let term = format!("{}/alpine", server.host());
     let cases: &[&[&str]] = &[
         &[],
