@@ -481,3 +481,65 @@ fn berth_pull_picks_the_hosts_platform_from_an_index() {
         "{none:?}"
     );
 }
+
+#[test]
+fn builds_pull_their_base_image_with_the_clients_credentials() {
+    if !require_root() {
+        return;
+    }
+    let d = TestDaemon::start();
+    let reg = TestRegistry::start_with(
+        Auth::Htpasswd {
+            user: "alice".into(),
+            password: "s3cret".into(),
+        },
+        None,
+    );
+    let host = reg.host();
+    let base = format!("{host}/base/bb:v1");
+    d.berth(&["tag", "busybox", &base]).ok();
+    d.berth_stdin(
+        &["login", "-u", "alice", "--password-stdin", &host],
+        b"s3cret\n",
+    )
+    .ok();
+    d.berth(&["push", &base]).ok();
+    let ctx = berth_tests::temp_dir("build-ctx-");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {base}\nRUN echo built > /built\n"),
+    )
+    .unwrap();
+    let ctx_path = ctx.path().to_str().unwrap();
+    let base_id = d.inspect("busybox", "{{.Id}}");
+    for (cli, tag) in [("berth", "from-reg:berth"), ("docker", "from-reg:docker")] {
+        d.berth(&["rmi", &base]).ok();
+        let out = if cli == "berth" {
+            d.berth(&["build", "--network", "none", "-t", tag, ctx_path])
+        } else {
+            let mut c = d.docker_cmd(&["build", "--network", "none", "-t", tag, ctx_path]);
+            c.env("DOCKER_BUILDKIT", "0");
+            let o = c.output().unwrap();
+            Run {
+                code: o.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            }
+        };
+        assert_eq!(out.code, 0, "{cli}: {out:?}");
+        assert_eq!(d.inspect(&base, "{{.Id}}"), base_id, "{cli}");
+        let run = d
+            .berth(&["run", "--rm", "--network", "none", tag, "cat", "/built"])
+            .ok();
+        assert_eq!(run.stdout, "built\n");
+    }
+    // Without credentials the registry refuses, and the build says so.
+    d.berth(&["logout", &host]).ok();
+    d.berth(&["rmi", &base]).ok();
+    let denied = d.berth(&["build", "--network", "none", ctx_path]);
+    assert_ne!(denied.code, 0);
+    assert!(
+        format!("{}{}", denied.stdout, denied.stderr).contains("no basic auth credentials"),
+        "{denied:?}"
+    );
+}

@@ -16,7 +16,7 @@ pub mod push;
 pub mod registry;
 mod remove;
 
-pub use berth_registry::{Credentials, SearchResult};
+pub use berth_registry::{Credentials, RegistryAuths, SearchResult};
 pub use import::ImportImage;
 pub use list::ListImages;
 pub use progress::{ImageProgress, ProgressSink};
