@@ -55,6 +55,17 @@ impl TestRegistry {
         Self::start_with(Auth::None, None)
     }
 
+    /// A plain-HTTP registry on 127.0.0.1 that wants this user's password (htpasswd).
+    pub fn with_user(user: &str, password: &str) -> Self {
+        Self::start_with(
+            Auth::Htpasswd {
+                user: user.into(),
+                password: password.into(),
+            },
+            None,
+        )
+    }
+
     pub fn start_with(auth: Auth, tls: Option<Tls>) -> Self {
         Self::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), auth, tls)
     }

@@ -271,13 +271,7 @@ fn login_to_an_htpasswd_registry_then_push_and_pull() {
         return;
     }
     let d = TestDaemon::start();
-    let reg = TestRegistry::start_with(
-        Auth::Htpasswd {
-            user: "alice".into(),
-            password: "s3cret".into(),
-        },
-        None,
-    );
+    let reg = TestRegistry::with_user("alice", "s3cret");
     let host = reg.host();
     let name = format!("{host}/team/bb:v1");
     d.docker(&["tag", "busybox", &name]).ok();
@@ -498,6 +492,22 @@ fn insecure_registries_allow_plain_http_to_other_addresses() {
     assert_has(&pull, &format!("Status: Downloaded newer image for {name}"));
 }
 
+/// Starts `docker pull NAME` (output discarded) and lets it run for a while.
+fn slow_pull(d: &TestDaemon, name: &str) -> std::process::Child {
+    let mut client = d
+        .docker_cmd(&["pull", name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        client.try_wait().unwrap().is_none(),
+        "the pull is still going"
+    );
+    client
+}
+
 /// Waits for the daemon to finish cleaning up after an interrupted pull.
 fn wait_clean(d: &TestDaemon, layers_before: usize) {
     let clean = d.wait_until(20, || {
@@ -522,7 +532,7 @@ fn interrupted_pulls_leave_nothing_and_the_next_pull_completes() {
     if !require_root() {
         return;
     }
-    let d = TestDaemon::start();
+    let mut d = TestDaemon::start();
     let mut reg = TestRegistry::start();
     let id = import_random_image(&d, &format!("{}/big:v1", reg.host()), 24);
     d.docker(&["push", &format!("{}/big:v1", reg.host())]).ok();
@@ -533,17 +543,7 @@ fn interrupted_pulls_leave_nothing_and_the_next_pull_completes() {
     let slow = format!("{}/big:v1", proxy.host());
 
     // The client goes away (ctrl-c): the daemon stops the pull.
-    let mut client = d
-        .docker_cmd(&["pull", &slow])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(
-        client.try_wait().unwrap().is_none(),
-        "the pull is still going"
-    );
+    let mut client = slow_pull(&d, &slow);
     client.kill().unwrap();
     client.wait().unwrap();
     wait_clean(&d, layers_before);
@@ -563,8 +563,16 @@ fn interrupted_pulls_leave_nothing_and_the_next_pull_completes() {
     wait_clean(&d, layers_before);
     assert!(!image_names(&d).contains("big"));
 
-    // Back up: the next pull completes, to the same image.
+    // The daemon is killed mid-download: after its restart nothing half-made is left.
     reg.restart();
+    let mut client = slow_pull(&d, &slow);
+    d.kill9();
+    let _ = client.wait();
+    d.spawn();
+    wait_clean(&d, layers_before);
+    assert!(!image_names(&d).contains("big"));
+
+    // The next pull completes, to the same image.
     let name = format!("{}/big:v1", reg.host());
     d.docker(&["pull", &name]).ok();
     assert_eq!(

@@ -3,7 +3,7 @@
 //! same local `docker-registry` (or a tiny server speaking Docker Hub's search API).
 //! Nothing here reaches the internet.
 
-use berth_tests::registry::{hub_search_server, Auth, TcpProxy, TestRegistry};
+use berth_tests::registry::{hub_search_server, TcpProxy, TestRegistry};
 use berth_tests::{host_arch, import_random_image, require_root, run_in_pty, Run, TestDaemon};
 use std::time::Duration;
 
@@ -32,13 +32,7 @@ fn berth_logs_in_pushes_and_pulls_as_the_docker_cli_does() {
         return;
     }
     let d = TestDaemon::start();
-    let reg = TestRegistry::start_with(
-        Auth::Htpasswd {
-            user: "alice".into(),
-            password: "s3cret".into(),
-        },
-        None,
-    );
+    let reg = TestRegistry::with_user("alice", "s3cret");
     let host = reg.host();
     let name = format!("{host}/team/bb:v1");
     d.berth(&["tag", "busybox", &name]).ok();
@@ -488,13 +482,7 @@ fn builds_pull_their_base_image_with_the_clients_credentials() {
         return;
     }
     let d = TestDaemon::start();
-    let reg = TestRegistry::start_with(
-        Auth::Htpasswd {
-            user: "alice".into(),
-            password: "s3cret".into(),
-        },
-        None,
-    );
+    let reg = TestRegistry::with_user("alice", "s3cret");
     let host = reg.host();
     let base = format!("{host}/base/bb:v1");
     d.berth(&["tag", "busybox", &base]).ok();
