@@ -313,7 +313,14 @@ impl<'a, B: BuildBackend> StageRun<'a, B> {
         let local = self.s.backend.image(name)?;
         match (local, self.s.opts.pull) {
             (Some(img), false) => Ok(img),
-            _ => self.s.backend.pull(name, platform).await,
+            _ => {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let pulled = self.s.backend.pull(name, platform, tx).await;
+                while let Ok(line) = rx.try_recv() {
+                    self.say(line);
+                }
+                pulled
+            }
         }
     }
 

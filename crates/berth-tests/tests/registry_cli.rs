@@ -515,6 +515,14 @@ fn builds_pull_their_base_image_with_the_clients_credentials() {
             }
         };
         assert_eq!(out.code, 0, "{cli}: {out:?}");
+        // The pull's lines stand between the FROM step and its image id, as dockerd's.
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        let at = |l: &str| lines.iter().position(|x| *x == l);
+        let step = at(&format!("Step 1/2 : FROM {base}")).expect(&out.stdout);
+        let pulling = at("v1: Pulling from base/bb").expect(&out.stdout);
+        let status = at(&format!("Status: Downloaded newer image for {base}")).expect(&out.stdout);
+        assert!(step < pulling && pulling < status, "{}", out.stdout);
+        assert!(lines[status + 1].starts_with(" ---> "), "{}", out.stdout);
         assert_eq!(d.inspect(&base, "{{.Id}}"), base_id, "{cli}");
         let run = d
             .berth(&["run", "--rm", "--network", "none", tag, "cat", "/built"])

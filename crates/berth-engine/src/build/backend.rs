@@ -1,10 +1,11 @@
 //! [`EngineBuilder`]: `berth_builder::BuildBackend` over the engine's images, storage,
 //! runtime and state database, for one build.
 
+use crate::images::ImageProgress;
 use crate::Engine;
 use berth_builder::{
-    BuildBackend, BuildError, BuiltImage, CancellationToken, OutputSender, RunRequest,
-    WorkingContainer,
+    BuildBackend, BuildError, BuiltImage, CancellationToken, OutputSender, PullProgress,
+    RunRequest, WorkingContainer,
 };
 use berth_core::image::{Image, ImageConfig};
 use berth_core::reference::Reference;
@@ -91,7 +92,12 @@ impl BuildBackend for EngineBuilder {
         }
     }
 
-    async fn pull(&self, name: &str, platform: &str) -> berth_builder::Result<BuiltImage> {
+    async fn pull(
+        &self,
+        name: &str,
+        platform: &str,
+        progress: PullProgress,
+    ) -> berth_builder::Result<BuiltImage> {
         let reference = Reference::parse_with_default_tag(name)
             .map_err(|e| BuildError::invalid(e.to_string()))?;
         let req = crate::images::PullImage {
@@ -99,8 +105,19 @@ impl BuildBackend for EngineBuilder {
             platform: platform.to_string(),
             credentials: self.registry_auth.for_domain(reference.domain()),
         };
-        // The classic builder shows no pull progress of its own; the image is what counts.
-        self.engine.pull_image(req, Arc::new(|_| {})).await?;
+        // The classic builder's output is text: the pull's lines without the byte counts.
+        let sink = Arc::new(move |p: ImageProgress| {
+            let line = match p {
+                ImageProgress::Layer { bytes: Some(_), .. } | ImageProgress::Pushed { .. } => {
+                    return
+                }
+                ImageProgress::Layer { id, status, .. } => format!("{id}: {status}\n"),
+                ImageProgress::Message { id, text } if id.is_empty() => format!("{text}\n"),
+                ImageProgress::Message { id, text } => format!("{id}: {text}\n"),
+            };
+            let _ = progress.send(line);
+        });
+        self.engine.pull_image(req, sink).await?;
         Ok(built(self.engine.image(&reference.to_string())?))
     }
 
