@@ -6,6 +6,7 @@ mod build;
 mod changes;
 mod container;
 mod cp;
+mod cp_fds;
 mod events;
 mod exec;
 mod image;
