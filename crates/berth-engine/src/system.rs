@@ -30,6 +30,10 @@ pub struct SystemFacts {
     pub init_binary: String,
     pub started_at: DateTime<Utc>,
     pub warnings: Vec<String>,
+    /// `insecure-registries` as configured (hosts and CIDRs).
+    pub insecure_registries: Vec<String>,
+    /// `registry-mirrors` (Docker Hub's).
+    pub registry_mirrors: Vec<String>,
 }
 
 fn os_pretty_name() -> String {
@@ -103,6 +107,8 @@ impl Engine {
                 .unwrap_or_default(),
             started_at: self.started_at,
             warnings: Vec::new(),
+            insecure_registries: self.cfg.insecure_registries.clone(),
+            registry_mirrors: self.cfg.registry_mirrors.clone(),
         }
     }
 }
