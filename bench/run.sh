@@ -3,8 +3,11 @@
 # writes bench/results/latest.json. Needs root and release binaries:
 #   cargo build --release -p berthd -p berth
 #   cargo rustc --release -p berth-shim --bin berth-shim -- -C target-feature=+crt-static
-#   bench/run.sh [scenario...]     (scenarios: run exec ps memory stats logs health files net
-#                                   build; default all)
+#   bench/run.sh [scenario...]  (scenarios: run exec ps memory stats logs health push pull files
+#                                net build; default all)
+# push/pull: an image of REG_LAYERS (3) layers of REG_LAYER_MIB (64) MiB of random bytes,
+# through the same docker CLI, to and from a local docker-registry per daemon; REG_RUNS
+# (3) timed runs each, medians. pull also times a pull of the image already present.
 # `files`: `cp` of a 1 GiB tree of 10,000 files into and out of a running container, and
 # `commit` of a container with 200 MB of changes.
 # `net` restarts both daemons with bridge networking (see lib.sh) and measures
@@ -16,10 +19,11 @@ RUNS=${RUNS:-20}
 WARMUP=${WARMUP:-3}
 OUT=$REPO/bench/results
 mkdir -p "$OUT"
-scenarios=("$@"); [ ${#scenarios[@]} -gt 0 ] || scenarios=(run exec ps memory stats logs health files net build)
+scenarios=("$@"); [ ${#scenarios[@]} -gt 0 ] || scenarios=(run exec ps memory stats logs health push pull files net build)
 STATS_CONTAINERS=${STATS_CONTAINERS:-50}
 LOG_MB=${LOG_MB:-100}
 HEALTH_CONTAINERS=${HEALTH_CONTAINERS:-50}
+REG_RUNS=${REG_RUNS:-3}
 IPERF_SECS=${IPERF_SECS:-5}
 trap stop_daemons EXIT
 [ -n "${BENCH_KEEP:-}" ] && trap - EXIT
@@ -162,6 +166,54 @@ PY
       add "{\"scenario\":\"health-daemon-kib-per-container\",\"berth\":$bk,\"docker\":$dk,\"berth_slope\":$bs,\"docker_slope\":$ds,\"berthd_kib_plain\":$b0,\"berthd_kib_half_checked\":$bh,\"berthd_kib_checked\":$b1,\"dockerd_kib_plain\":$d0,\"dockerd_kib_half_checked\":$dh,\"dockerd_kib_checked\":$d1}"
       printf '%-28s berthd %6s KiB   dockerd %6s KiB   (per checked container vs unchecked, %s containers)\n' "health check daemon memory" "$bk" "$dk" "$n"
       printf '%-28s berthd %6s KiB   dockerd %6s KiB   (slope from %s to %s checked containers)\n' "health check daemon memory" "$bs" "$ds" "$((n / 2))" "$n"
+      ;;
+    push)
+      # Cold: the image as loaded, its layers gzipped while uploading (what dockerd does on
+      # every push). Warm (berth only): again to an empty registry, with the gzip berth
+      # kept from the cold push. Each push goes to a fresh, empty registry.
+      make_big_image
+      bc=(); bw=(); dc=()
+      for _ in $(seq "$REG_RUNS"); do
+        dockb rmi -f bench/big:latest "$RB/bench/big:latest" >/dev/null 2>&1 || true
+        dockb load -i "$BENCH_DIR/big.tar" >/dev/null
+        dockb tag bench/big:latest "$RB/bench/big:latest"
+        start_registry berth; bc+=("$(time_ms dockb push "$RB/bench/big:latest")")
+        start_registry berth; bw+=("$(time_ms dockb push "$RB/bench/big:latest")")
+        dock image inspect bench/big:latest >/dev/null 2>&1 || dock load -i "$BENCH_DIR/big.tar" >/dev/null
+        dock tag bench/big:latest "$RD/bench/big:latest"
+        start_registry docker; dc+=("$(time_ms dock push "$RD/bench/big:latest")")
+      done
+      bytes=$(big_blob_bytes)
+      b=$(median "${bc[@]}"); w=$(median "${bw[@]}"); d=$(median "${dc[@]}")
+      bm=$(mbps "$bytes" "$b"); wm=$(mbps "$bytes" "$w"); dm=$(mbps "$bytes" "$d")
+      add "{\"scenario\":\"push\",\"bytes\":$bytes,\"berth_ms\":$b,\"berth_mbps\":$bm,\"berth_warm_ms\":$w,\"berth_warm_mbps\":$wm,\"docker_ms\":$d,\"docker_mbps\":$dm}"
+      printf '%-28s berth %6s MB/s (warm %s MB/s)   docker %6s MB/s   ratio %5.2f\n' "push $((bytes / 1000000)) MB" "$bm" "$wm" "$dm" "$(python3 -c "print($bm/$dm)")"
+      ;;
+    pull)
+      make_big_image
+      [ -f "$BENCH_DIR/reg-berth/pid" ] || start_registry berth
+      [ -f "$BENCH_DIR/reg-docker/pid" ] || start_registry docker
+      seed_registry berth; seed_registry docker
+      bp=(); dp=()
+      for _ in $(seq "$REG_RUNS"); do
+        dockb rmi -f bench/big:latest "$RB/bench/big:latest" >/dev/null 2>&1 || true
+        bp+=("$(time_ms dockb pull "$RB/bench/big:latest")")
+        dock rmi -f bench/big:latest "$RD/bench/big:latest" >/dev/null 2>&1 || true
+        dp+=("$(time_ms dock pull "$RD/bench/big:latest")")
+      done
+      bytes=$(big_blob_bytes)
+      b=$(median "${bp[@]}"); d=$(median "${dp[@]}")
+      bm=$(mbps "$bytes" "$b"); dm=$(mbps "$bytes" "$d")
+      add "{\"scenario\":\"pull\",\"bytes\":$bytes,\"berth_ms\":$b,\"berth_mbps\":$bm,\"docker_ms\":$d,\"docker_mbps\":$dm}"
+      printf '%-28s berth %6s MB/s   docker %6s MB/s   ratio %5.2f\n' "pull $((bytes / 1000000)) MB" "$bm" "$dm" "$(python3 -c "print($bm/$dm)")"
+      # Already present: through the docker CLI, and the API call alone.
+      bench pull-present \
+        "$DOCKER_CLI -H unix://$BERTH_SOCK pull $RB/bench/big:latest" \
+        "$DOCKER_CLI -H unix://$DOCKER_SOCK pull $RD/bench/big:latest"
+      b=$(api_post_ms "$BERTH_SOCK" "/images/create?fromImage=$RB/bench/big&tag=latest" "$RUNS")
+      d=$(api_post_ms "$DOCKER_SOCK" "/images/create?fromImage=$RD/bench/big&tag=latest" "$RUNS")
+      add "{\"scenario\":\"pull-present-api\",\"berth_ms\":$b,\"docker_ms\":$d}"
+      printf '%-28s berth %8s ms   docker %8s ms   ratio %5.2f\n' "pull-present-api" "$b" "$d" "$(python3 -c "print($b/$d)")"
       ;;
     files)
       tree=$BENCH_DIR/tree

@@ -4,7 +4,7 @@ set -euo pipefail
 need=(runc crun tini busybox-static iptables nftables iproute2 procps psmisc util-linux openssl skopeo
       gzip bzip2 xz-utils zstd ca-certificates curl sqlite3 libseccomp-dev pkg-config)
 # Real peers for the end-to-end tests and benchmarks.
-need+=(docker.io docker-registry docker-compose hyperfine iperf3 python3)
+need+=(docker.io docker-registry apache2-utils docker-compose hyperfine iperf3 python3)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -23,7 +23,10 @@ use berth_engine::containers::{
     UpdateContainer, WaitCondition,
 };
 use berth_engine::images::list::ImageListing;
-use berth_engine::images::{HistoryRow, ImportImage, ListImages, RemovedImage};
+use berth_engine::images::{
+    Credentials, HistoryRow, ImportImage, ListImages, LoginResult, ProgressSink, PrunedImages,
+    PullImage, PushImage, RemovedImage, SearchImages, SearchResult,
+};
 use berth_engine::networks::{CreateNetwork, NetworkMember};
 use berth_engine::system::{DiskUsage, SystemFacts};
 use berth_engine::volumes::CreateVolume;
@@ -145,6 +148,14 @@ pub trait ContainerBackend: Send + Sync + 'static {
         _path: &str,
     ) -> impl Future<Output = Result<(PathStat, ArchiveWriter)>> + Send {
         async { unsupported("archive get") }
+    }
+    /// `read_path` for a local client: the tar with regular files passed as descriptors.
+    fn read_path_fds(
+        &self,
+        _name: &str,
+        _path: &str,
+    ) -> impl Future<Output = Result<(PathStat, berth_engine::SocketArchiveJob)>> + Send {
+        async { unsupported("archive get with descriptors") }
     }
     fn write_path(
         &self,
@@ -292,6 +303,26 @@ pub trait ImageBackend: Send + Sync + 'static {
     fn save(&self, _names: &[String]) -> Result<ArchiveWriter> {
         unsupported("save")
     }
+    fn pull(
+        &self,
+        _req: PullImage,
+        _progress: ProgressSink,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { unsupported("pull") }
+    }
+    fn push(
+        &self,
+        _req: PushImage,
+        _progress: ProgressSink,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { unsupported("push") }
+    }
+    fn search(&self, _req: SearchImages) -> impl Future<Output = Result<Vec<SearchResult>>> + Send {
+        async { unsupported("search") }
+    }
+    fn prune_images(&self, _f: Filters) -> impl Future<Output = Result<PrunedImages>> + Send {
+        async { unsupported("image prune") }
+    }
 }
 
 pub trait BuildBackend: Send + Sync + 'static {
@@ -310,6 +341,10 @@ pub trait SystemBackend: Send + Sync + 'static {
     fn subscribe_events(&self) -> (Vec<Event>, broadcast::Receiver<Event>);
     fn disk_usage(&self) -> impl Future<Output = Result<DiskUsage>> + Send {
         async { unsupported("system df") }
+    }
+    /// `POST /auth`: checks credentials against their registry.
+    fn login(&self, _creds: Credentials) -> impl Future<Output = Result<LoginResult>> + Send {
+        async { unsupported("login") }
     }
 }
 
@@ -450,6 +485,14 @@ impl ContainerBackend for EngineBackend {
     ) -> impl Future<Output = Result<(PathStat, ArchiveWriter)>> + Send {
         let (e, n, p) = (self.0.clone(), name.to_string(), path.to_string());
         async move { e.read_container_path(&n, &p).await }
+    }
+    fn read_path_fds(
+        &self,
+        name: &str,
+        path: &str,
+    ) -> impl Future<Output = Result<(PathStat, berth_engine::SocketArchiveJob)>> + Send {
+        let (e, n, p) = (self.0.clone(), name.to_string(), path.to_string());
+        async move { e.read_container_path_fds(&n, &p).await }
     }
     fn write_path(
         &self,
@@ -618,6 +661,30 @@ impl ImageBackend for EngineBackend {
             e.write_save(&plan, w)
         }))
     }
+    fn pull(
+        &self,
+        req: PullImage,
+        progress: ProgressSink,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let e = self.0.clone();
+        async move { e.pull_image(req, progress).await }
+    }
+    fn push(
+        &self,
+        req: PushImage,
+        progress: ProgressSink,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let e = self.0.clone();
+        async move { e.push_image(req, progress).await }
+    }
+    fn search(&self, req: SearchImages) -> impl Future<Output = Result<Vec<SearchResult>>> + Send {
+        let e = self.0.clone();
+        async move { e.search_images(req).await }
+    }
+    fn prune_images(&self, f: Filters) -> impl Future<Output = Result<PrunedImages>> + Send {
+        let e = self.0.clone();
+        async move { e.prune_images(&f).await }
+    }
 }
 
 impl BuildBackend for EngineBackend {
@@ -641,5 +708,9 @@ impl SystemBackend for EngineBackend {
     fn disk_usage(&self) -> impl Future<Output = Result<DiskUsage>> + Send {
         let e = self.0.clone();
         async move { e.disk_usage().await }
+    }
+    fn login(&self, creds: Credentials) -> impl Future<Output = Result<LoginResult>> + Send {
+        let e = self.0.clone();
+        async move { e.login(creds).await }
     }
 }

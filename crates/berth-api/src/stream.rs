@@ -160,6 +160,91 @@ where
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
+/// Aborts the task when dropped: a long operation stops when its client goes away.
+struct AbortOnDrop(tokio::task::JoinHandle<berth_core::Result<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The state of a progress stream.
+struct Progress {
+    rx: mpsc::UnboundedReceiver<serde_json::Value>,
+    task: AbortOnDrop,
+    pending: std::collections::VecDeque<serde_json::Value>,
+    finished: bool,
+}
+
+impl Progress {
+    /// Records the end of the work: what it still said, then its error if it failed.
+    fn finish(&mut self, result: Result<berth_core::Result<()>, tokio::task::JoinError>) {
+        self.finished = true;
+        while let Ok(m) = self.rx.try_recv() {
+            self.pending.push_back(m);
+        }
+        let err = match result {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e.message().to_string(),
+            Err(e) => format!("internal error: {e}"),
+        };
+        self.pending
+            .push_back(crate::convert::progress::error_out(&err));
+    }
+}
+
+/// Docker's progress stream for a long operation (pull, push): `work` runs on its own
+/// task and sends JSON messages to the other end of `rx`. As dockerd, a failure before
+/// the first message is an ordinary error response (with its status); once messages
+/// flowed, the answer is `200` and a failure is the last message
+/// (`{"errorDetail":..,"error":..}`). The work is aborted when the client goes away.
+pub async fn progress_stream<F>(
+    work: F,
+    rx: mpsc::UnboundedReceiver<serde_json::Value>,
+) -> Result<Response, crate::error::ApiError>
+where
+    F: std::future::Future<Output = berth_core::Result<()>> + Send + 'static,
+{
+    let mut st = Progress {
+        rx,
+        task: AbortOnDrop(tokio::spawn(work)),
+        pending: std::collections::VecDeque::new(),
+        finished: false,
+    };
+    tokio::select! {
+        biased;
+        Some(m) = st.rx.recv() => st.pending.push_back(m),
+        r = &mut st.task.0 => {
+            st.finished = true;
+            if st.rx.is_empty() {
+                return match r {
+                    Ok(Ok(())) => Ok(json_lines(futures_util::stream::empty())),
+                    Ok(Err(e)) => Err(crate::error::ApiError(e)),
+                    Err(e) => Err(crate::error::ApiError(berth_core::Error::internal(e.to_string()))),
+                };
+            }
+            st.finish(r);
+        }
+    }
+    let stream = futures_util::stream::unfold(st, |mut st| async move {
+        loop {
+            if let Some(m) = st.pending.pop_front() {
+                return Some((m, st));
+            }
+            if st.finished {
+                return None;
+            }
+            tokio::select! {
+                biased;
+                Some(m) = st.rx.recv() => return Some((m, st)),
+                r = &mut st.task.0 => st.finish(r),
+            }
+        }
+    });
+    Ok(json_lines(stream))
+}
+
 const CHUNK: usize = 256 * 1024;
 
 /// A blocking writer feeding a streaming response.

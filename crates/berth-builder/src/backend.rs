@@ -64,13 +64,23 @@ pub enum OutputStream {
 /// Output of a running command, as it comes.
 pub type OutputSender = mpsc::UnboundedSender<(OutputStream, Bytes)>;
 
+/// Lines of a pull's progress, each ending in a newline.
+pub type PullProgress = mpsc::UnboundedSender<String>;
+
 /// The engine, as the builder drives it.
 pub trait BuildBackend: Send + Sync {
     /// The local image with this reference or id, if there is one.
     fn image(&self, name: &str) -> Result<Option<BuiltImage>>;
 
-    /// Fetches an image from its registry (`FROM` of an image that is not here, `--pull`).
-    fn pull(&self, name: &str, platform: &str) -> impl Future<Output = Result<BuiltImage>> + Send;
+    /// Fetches an image from its registry (`FROM` of an image that is not here, `--pull`),
+    /// sending the lines of its progress (`v1: Pulling from app`, `Digest: ...`) to
+    /// `progress` for the build's output.
+    fn pull(
+        &self,
+        name: &str,
+        platform: &str,
+        progress: PullProgress,
+    ) -> impl Future<Output = Result<BuiltImage>> + Send;
 
     /// Makes and mounts a working container on top of `image` (an id; `None`: empty).
     fn create_working(

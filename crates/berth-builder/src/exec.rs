@@ -313,16 +313,14 @@ impl<'a, B: BuildBackend> StageRun<'a, B> {
         let local = self.s.backend.image(name)?;
         match (local, self.s.opts.pull) {
             (Some(img), false) => Ok(img),
-            (local, _) => match self.s.backend.pull(name, platform).await {
-                Ok(img) => Ok(img),
-                // Without a registry, `--pull` falls back to what is here.
-                Err(BuildError::Backend(e))
-                    if e.kind() == berth_core::ErrorKind::NotImplemented && local.is_some() =>
-                {
-                    Ok(local.unwrap_or_else(|| unreachable!("checked above")))
+            _ => {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let pulled = self.s.backend.pull(name, platform, tx).await;
+                while let Ok(line) = rx.try_recv() {
+                    self.say(line);
                 }
-                Err(e) => Err(e),
-            },
+                pulled
+            }
         }
     }
 

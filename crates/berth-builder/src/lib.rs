@@ -41,7 +41,8 @@ pub mod rootfs;
 pub mod shell;
 
 pub use backend::{
-    BuildBackend, BuiltImage, OutputSender, OutputStream, RunRequest, WorkingContainer,
+    BuildBackend, BuiltImage, OutputSender, OutputStream, PullProgress, RunRequest,
+    WorkingContainer,
 };
 pub use context::BuildContext;
 pub use error::{BuildError, Result};

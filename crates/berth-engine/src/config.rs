@@ -36,6 +36,17 @@ pub struct EngineConfig {
     /// Where networks without `--subnet` take theirs from (daemon.json
     /// `default-address-pools`: base CIDR and subnet size); Docker's pools when empty.
     pub default_address_pools: Vec<(String, u8)>,
+    /// `insecure-registries`: hosts (`host[:port]`) and CIDRs reached over plain HTTP or
+    /// unverified TLS. Loopback registries always are.
+    pub insecure_registries: Vec<String>,
+    /// `registry-mirrors`: tried in order before Docker Hub.
+    pub registry_mirrors: Vec<String>,
+    /// berth's `berth-registry-mirrors`: mirrors for any registry, by its domain
+    /// (`"registry.example.com:5000": ["https://mirror.local"]`).
+    pub per_registry_mirrors: BTreeMap<String, Vec<String>>,
+    /// Per-registry CA and client certificates (`<dir>/HOST:PORT/ca.crt`, `client.cert`,
+    /// `client.key`), as Docker's `/etc/docker/certs.d`.
+    pub certs_dir: PathBuf,
 }
 
 impl EngineConfig {
@@ -57,6 +68,10 @@ impl EngineConfig {
             bip: String::new(),
             firewall_table: "berth".to_string(),
             default_address_pools: Vec::new(),
+            insecure_registries: Vec::new(),
+            registry_mirrors: Vec::new(),
+            per_registry_mirrors: BTreeMap::new(),
+            certs_dir: PathBuf::from(berth_registry::DEFAULT_CERTS_DIR),
         }
     }
 }
@@ -124,5 +139,20 @@ impl Runtimes {
 
     pub fn names(&self) -> impl Iterator<Item = (&str, &berth_runtime::oci::Runtime)> {
         self.by_name.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+impl EngineConfig {
+    /// The distribution client's settings. Blob origins (for cross-repository mounts on
+    /// push) are kept under the data root.
+    pub fn registry_config(&self) -> berth_registry::RegistryConfig {
+        berth_registry::RegistryConfig {
+            insecure_registries: self.insecure_registries.clone(),
+            mirrors: self.registry_mirrors.clone(),
+            per_registry_mirrors: self.per_registry_mirrors.clone(),
+            certs_dir: self.certs_dir.clone(),
+            blob_sources_file: Some(self.data_root.join("registry").join("blob-sources.json")),
+            ..berth_registry::RegistryConfig::default()
+        }
     }
 }

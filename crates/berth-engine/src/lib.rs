@@ -3,9 +3,9 @@
 //! [`Engine`] composes the state database ([`db`]), the storage (layers, snapshots), the OCI
 //! runtime and the per-container shims into services, one module per resource:
 //! [`containers`] (lifecycle, attach, logs, exec), [`images`] (store, import, load, save,
-//! tag, remove), [`build`] (Dockerfile builds), [`events`] and [`system`]. Services take
-//! domain commands and return domain types from `berth-core`; they never see HTTP, Docker's
-//! JSON, or API versions.
+//! tag, remove, and pull, push, login and search through `berth-registry`), [`build`]
+//! (Dockerfile builds), [`events`] and [`system`]. Services take domain commands and return
+//! domain types from `berth-core`; they never see HTTP, Docker's JSON, or API versions.
 
 pub mod build;
 pub mod config;
@@ -25,6 +25,8 @@ use std::sync::Arc;
 
 /// Writes an archive (save, export, `cp` out) on a blocking thread.
 pub type ArchiveJob = Box<dyn FnOnce(&mut dyn std::io::Write) -> Result<()> + Send>;
+/// Sends a tar on a local client's socket, regular files passed as descriptors.
+pub type SocketArchiveJob = Box<dyn FnOnce(std::os::unix::net::UnixStream) -> Result<()> + Send>;
 
 /// The composition of all services. Shared as `Arc<Engine>`; background tasks (container
 /// monitors, restart timers) hold clones.
@@ -32,6 +34,9 @@ pub struct Engine {
     pub(crate) cfg: EngineConfig,
     pub(crate) db: db::Db,
     pub(crate) storage: Arc<berth_storage::Storage>,
+    /// The distribution client (pull, push, login, search); shares connections and
+    /// tokens between requests.
+    pub(crate) registry: berth_registry::Registry,
     pub(crate) events: events::Events,
     pub(crate) images: images::ImageIndex,
     pub(crate) containers: containers::ContainerIndex,
@@ -66,6 +71,7 @@ impl Engine {
         std::fs::create_dir_all(cfg.data_root.join("containers"))?;
         std::fs::create_dir_all(cfg.exec_root.join("containers"))?;
         std::fs::create_dir_all(cfg.exec_root.join("s"))?;
+        std::fs::create_dir_all(cfg.data_root.join("registry"))?;
         if cfg.exec_root.as_os_str().len() > containers::MAX_EXEC_ROOT_LEN {
             return Err(Error::invalid(format!(
                 "exec root {} is too long: its sockets would not fit a unix socket path (at most {} bytes)",
@@ -104,6 +110,7 @@ impl Engine {
             net: networks::NetState::new(&cfg)?,
             execs: containers::exec::ExecIndex::default(),
             storage: Arc::new(storage),
+            registry: berth_registry::Registry::new(cfg.registry_config()),
             events: events::Events::new(),
             runtimes,
             cgroups,

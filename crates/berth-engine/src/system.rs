@@ -35,6 +35,10 @@ pub struct SystemFacts {
     /// Logging drivers this daemon has.
     pub log_drivers: Vec<String>,
     pub warnings: Vec<String>,
+    /// `insecure-registries` as configured (hosts and CIDRs).
+    pub insecure_registries: Vec<String>,
+    /// `registry-mirrors` (Docker Hub's).
+    pub registry_mirrors: Vec<String>,
 }
 
 fn os_pretty_name() -> String {
@@ -121,6 +125,8 @@ impl Engine {
                 .map(|d| d.to_string())
                 .collect(),
             warnings,
+            insecure_registries: self.cfg.insecure_registries.clone(),
+            registry_mirrors: self.cfg.registry_mirrors.clone(),
         }
     }
 }

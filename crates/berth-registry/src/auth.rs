@@ -86,10 +86,18 @@ impl Credentials {
         if header.is_empty() {
             return Ok(Self::default());
         }
+        let raw = decode_base64(header).ok_or_else(|| RegistryError::InvalidAuthHeader {
+            reason: "not base64".into(),
+        })?;
+        Self::from_auth_config_json(&raw)
+    }
+
+    /// Reads Docker's `AuthConfig` JSON (the body of `POST /auth`, or a decoded
+    /// `X-Registry-Auth` header), with the same rules as [`Self::from_x_registry_auth`].
+    pub fn from_auth_config_json(raw: &[u8]) -> Result<Self> {
         let invalid = |reason: String| RegistryError::InvalidAuthHeader { reason };
-        let raw = decode_base64(header).ok_or_else(|| invalid("not base64".into()))?;
         let value: serde_json::Value =
-            serde_json::from_slice(&raw).map_err(|e| invalid(format!("not JSON: {e}")))?;
+            serde_json::from_slice(raw).map_err(|e| invalid(format!("not JSON: {e}")))?;
         let serde_json::Value::Object(map) = value else {
             if value.is_null() {
                 return Ok(Self::default());
@@ -140,6 +148,55 @@ impl Credentials {
             self.username, self.password, self.identity_token, self.registry_token
         );
         berth_core::Digest::of(secret.as_bytes()).hex()[..16].to_string()
+    }
+}
+
+/// Credentials for several registries at once: the `X-Registry-Config` header of
+/// `POST /build` (base64url JSON of `{server: AuthConfig}`), which the docker CLI fills
+/// from its config.json so a build can pull the images of its `FROM` lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistryAuths(std::collections::BTreeMap<String, Credentials>);
+
+impl RegistryAuths {
+    /// Decodes the header; an empty one is no credentials. Servers are keyed by registry
+    /// domain (`https://index.docker.io/v1/` is `docker.io`).
+    pub fn from_x_registry_config(header: &str) -> Result<Self> {
+        let header = header.trim();
+        if header.is_empty() {
+            return Ok(Self::default());
+        }
+        let invalid = |reason: String| RegistryError::InvalidAuthHeader { reason };
+        let raw = decode_base64(header).ok_or_else(|| invalid("not base64".into()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&raw).map_err(|e| invalid(format!("not JSON: {e}")))?;
+        let mut out = std::collections::BTreeMap::new();
+        for (server, v) in value.as_object().into_iter().flatten() {
+            let Some(map) = v.as_object() else { continue };
+            out.insert(
+                server_domain(server),
+                Credentials::from_json_map(map).map_err(invalid)?,
+            );
+        }
+        Ok(Self(out))
+    }
+
+    /// The credentials for a registry domain (`docker.io`, `host:port`); anonymous when
+    /// there are none.
+    pub fn for_domain(&self, domain: &str) -> Credentials {
+        self.0.get(domain).cloned().unwrap_or_default()
+    }
+}
+
+/// The registry domain of a config.json server key: scheme and path dropped, Docker
+/// Hub's index names folded into `docker.io`.
+fn server_domain(server: &str) -> String {
+    let s = server
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let host = s.split('/').next().unwrap_or(s);
+    match host {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
+        h => h.to_string(),
     }
 }
 
@@ -498,6 +555,31 @@ pub fn repository_scope(path: &str, actions: &[&str]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn registry_configs_key_credentials_by_registry_domain() {
+        let header = base64::engine::general_purpose::URL_SAFE.encode(
+            serde_json::json!({
+                "https://index.docker.io/v1/": {"username": "hub", "password": "a"},
+                "127.0.0.1:5000": {"auth": super::encode_basic("alice", "pw")},
+                "http://reg.local:5001/v2/": {"username": "bob", "password": "b"},
+            })
+            .to_string(),
+        );
+        let auths = super::RegistryAuths::from_x_registry_config(&header).unwrap();
+        assert_eq!(auths.for_domain("docker.io").username, "hub");
+        assert_eq!(
+            auths.for_domain("127.0.0.1:5000"),
+            super::Credentials::basic("alice", "pw")
+        );
+        assert_eq!(auths.for_domain("reg.local:5001").username, "bob");
+        assert!(auths.for_domain("other:1").is_empty());
+        assert!(super::RegistryAuths::from_x_registry_config("")
+            .unwrap()
+            .for_domain("docker.io")
+            .is_empty());
+        assert!(super::RegistryAuths::from_x_registry_config("!!").is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -51,7 +51,7 @@ pub mod search;
 mod sources;
 pub mod transport;
 
-pub use auth::Credentials;
+pub use auth::{Credentials, RegistryAuths};
 pub use error::{RegistryError, Result};
 pub use login::LoginResult;
 pub use platform::Platform;

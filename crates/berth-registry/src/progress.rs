@@ -21,8 +21,13 @@ pub enum Progress {
     Digest {
         digest: Digest,
     },
-    /// Queued behind other transfers (`Waiting`, or `Pulling fs layer`).
+    /// To be fetched (Docker: `Pulling fs layer`), sent for every missing layer before
+    /// any download starts.
     LayerWaiting {
+        id: String,
+    },
+    /// Queued behind other transfers until a download or upload slot frees (`Waiting`).
+    LayerQueued {
         id: String,
     },
     /// Already present locally (pull) or in the registry (push).

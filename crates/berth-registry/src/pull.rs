@@ -333,13 +333,26 @@ impl Registry {
             let mut handles = Vec::new();
             // Permits are taken in layer order, so the extractor (which also takes layers
             // in order) always has a running download for the layer it waits on.
-            for (desc, sender) in feeds {
-                let permit = self
-                    .downloads
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("the download semaphore is never closed");
+            let ids: Vec<String> = feeds.iter().map(|(d, _)| short_id(&d.digest)).collect();
+            let mut queued = false;
+            for (i, (desc, sender)) in feeds.into_iter().enumerate() {
+                let permit = match self.downloads.clone().try_acquire_owned() {
+                    Ok(p) => p,
+                    Err(_) => {
+                        // This layer and every one after it wait for a slot.
+                        if !queued {
+                            queued = true;
+                            for id in &ids[i..] {
+                                emit(tx, Progress::LayerQueued { id: id.clone() });
+                            }
+                        }
+                        self.downloads
+                            .clone()
+                            .acquire_owned()
+                            .await
+                            .expect("the download semaphore is never closed")
+                    }
+                };
                 let job = BlobJob {
                     registry: self.clone(),
                     session: session.clone(),

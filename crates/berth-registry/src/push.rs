@@ -193,12 +193,22 @@ impl Registry {
             let storage = storage.clone();
             let tx = tx.clone();
             handles.push(tokio::spawn(async move {
-                let _permit = this
-                    .uploads
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("the upload semaphore is never closed");
+                let _permit = match this.uploads.clone().try_acquire_owned() {
+                    Ok(p) => p,
+                    Err(_) => {
+                        emit(
+                            &tx,
+                            Progress::LayerQueued {
+                                id: short_id(&job.diff_id),
+                            },
+                        );
+                        this.uploads
+                            .clone()
+                            .acquire_owned()
+                            .await
+                            .expect("the upload semaphore is never closed")
+                    }
+                };
                 this.push_layer(&session, &storage, job, &tx).await
             }));
         }

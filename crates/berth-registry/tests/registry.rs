@@ -137,6 +137,83 @@ async fn push_then_pull_round_trips_an_image_into_a_fresh_storage() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transfers_beyond_the_concurrency_limit_are_reported_as_queued() {
+    if !require_root("transfers_beyond_the_concurrency_limit_are_reported_as_queued") {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let src = TestStorage::new();
+    let img = make_image(&src.storage, small_layers(), "amd64", Stored::Gzip);
+    let one_at_a_time = Registry::new(RegistryConfig {
+        max_concurrent_downloads: 1,
+        max_concurrent_uploads: 1,
+        ..RegistryConfig::default()
+    });
+    let reference = reg.reference("app/queued");
+    let queued = |events: &Events| -> Vec<String> {
+        events
+            .all()
+            .into_iter()
+            .filter_map(|p| match p {
+                Progress::LayerQueued { id } => Some(id),
+                _ => None,
+            })
+            .collect()
+    };
+    let pushing = Events::default();
+    one_at_a_time
+        .push(
+            src.storage.clone(),
+            &reference,
+            &img.config,
+            &img.chains,
+            None,
+            &pushing.sink(),
+        )
+        .await
+        .unwrap();
+    // Push ids are diff_ids; the uploads race for the one slot, the losers wait.
+    let q = queued(&pushing);
+    assert!(!q.is_empty() && q.len() <= 2, "{q:?}");
+    assert!(q.iter().all(|id| img
+        .diff_ids
+        .iter()
+        .any(|d| d.hex().starts_with(id.as_str()))));
+
+    let dest = TestStorage::new();
+    let pulling = Events::default();
+    let pulled = one_at_a_time
+        .pull(
+            dest.storage.clone(),
+            &reference,
+            &amd64(),
+            None,
+            &pulling.sink(),
+        )
+        .await
+        .unwrap();
+    // Downloads start in layer order: the second and third layers wait, once each.
+    let ids: Vec<String> = pulled.manifest.layers[1..]
+        .iter()
+        .map(|l| l.digest.hex()[..12].to_string())
+        .collect();
+    assert_eq!(queued(&pulling), ids);
+    let all = pulling.all();
+    let first_queued = all
+        .iter()
+        .position(|p| matches!(p, Progress::LayerQueued { .. }))
+        .unwrap();
+    assert!(
+        all[..first_queued]
+            .iter()
+            .filter(|p| matches!(p, Progress::LayerWaiting { .. }))
+            .count()
+            == 3,
+        "every layer is announced before any waits: {all:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn second_push_reports_layer_already_exists_and_uploads_nothing() {
     if !require_root("second_push_reports_layer_already_exists_and_uploads_nothing") {
         return;
@@ -523,7 +600,7 @@ async fn an_interrupted_pull_leaves_no_partial_layer_and_the_next_pull_completes
     .await
     .unwrap();
     // The same registry through a proxy that drops every connection after 2 MiB.
-    let proxy = CuttingProxy::start(reg.port, 2 << 20);
+    let proxy = TcpProxy::cutting(reg.port, 2 << 20);
     let via_proxy = berth_core::reference::Reference::parse_with_default_tag(&format!(
         "127.0.0.1:{}/cut/app",
         proxy.port

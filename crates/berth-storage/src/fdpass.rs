@@ -16,6 +16,7 @@ use std::fs::File;
 use std::io::{self, IoSliceMut, Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::rc::Rc;
@@ -24,17 +25,201 @@ use std::rc::Rc;
 pub const PAX_FROM_FD: &str = "BERTH.fd";
 
 /// Descriptors received and not used yet, in order.
-pub(crate) type FdQueue = Rc<RefCell<VecDeque<OwnedFd>>>;
+pub type FdQueue = Rc<RefCell<VecDeque<OwnedFd>>>;
 
 /// Most descriptors one `recvmsg` takes (the kernel's limit per message is 253).
 const MAX_FDS: usize = 253;
+/// Descriptors sent with one message at most (well under the kernel's 253 and the
+/// in-flight limit of RLIMIT_NOFILE).
+const FDS_PER_MESSAGE: usize = 64;
+const SEND_BUFFER: usize = 256 * 1024;
 
 /// Reads a stream socket, keeping the descriptors that come with the bytes.
-struct FdReader {
+pub struct FdReader {
     sock: UnixStream,
     fds: FdQueue,
     prefix: Vec<u8>,
     at: usize,
+}
+
+impl FdReader {
+    /// A reader of `sock` that first returns `prefix` (bytes already read from it).
+    pub fn new(sock: UnixStream, prefix: Vec<u8>) -> Self {
+        Self {
+            sock,
+            fds: FdQueue::default(),
+            prefix,
+            at: 0,
+        }
+    }
+
+    /// The descriptors received so far and not taken.
+    pub fn queue(&self) -> FdQueue {
+        self.fds.clone()
+    }
+}
+
+/// Writes a tar to a stream socket, buffered; descriptors attached with [`Self::attach`]
+/// go with the first byte of the next send, so before the header written after them.
+pub struct FdSender {
+    sock: UnixStream,
+    buf: Vec<u8>,
+    fds: Vec<OwnedFd>,
+    written: u64,
+}
+
+impl FdSender {
+    pub fn new(sock: UnixStream) -> Self {
+        Self {
+            sock,
+            buf: Vec::with_capacity(SEND_BUFFER),
+            fds: Vec::new(),
+            written: 0,
+        }
+    }
+
+    /// Bytes sent so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    pub fn attach(&mut self, fd: OwnedFd) -> io::Result<()> {
+        if self.fds.len() >= FDS_PER_MESSAGE {
+            self.send()?;
+        }
+        self.fds.push(fd);
+        Ok(())
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let borrowed: Vec<_> = self.fds.iter().map(|f| f.as_fd()).collect();
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(FDS_PER_MESSAGE))];
+        let mut control = rustix::net::SendAncillaryBuffer::new(&mut space);
+        if !borrowed.is_empty()
+            && !control.push(rustix::net::SendAncillaryMessage::ScmRights(&borrowed))
+        {
+            return Err(io::Error::other("too many descriptors for one message"));
+        }
+        let n = rustix::net::sendmsg(
+            &self.sock,
+            &[io::IoSlice::new(&self.buf)],
+            &mut control,
+            rustix::net::SendFlags::NOSIGNAL,
+        )?;
+        drop(borrowed);
+        self.fds.clear();
+        (&self.sock).write_all(&self.buf[n..])?;
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Appends the regular file `f` to `b` as a marked entry named `name` whose content
+    /// is the descriptor. Returns the bytes the entry would have taken in a plain tar
+    /// minus what it takes here (for byte counts that match the plain stream).
+    pub fn append_file(
+        b: &mut tar::Builder<FdSender>,
+        f: std::fs::File,
+        name: &str,
+        meta: &std::fs::Metadata,
+    ) -> io::Result<i64> {
+        b.get_mut().attach(OwnedFd::from(f))?;
+        let record = pax_record(PAX_FROM_FD, "1");
+        let mut x = tar::Header::new_ustar();
+        x.set_entry_type(tar::EntryType::XHeader);
+        x.set_mode(0o644);
+        x.set_size(record.len() as u64);
+        b.append_data(&mut x, "PaxHeaders/berth", &record[..])?;
+        let mut h = tar::Header::new_gnu();
+        h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+        h.set_size(0);
+        b.append_data(&mut h, name, io::empty())?;
+        Ok(padded(meta.len()) as i64 - (512 + padded(record.len() as u64)) as i64)
+    }
+}
+
+impl Write for FdSender {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= SEND_BUFFER {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+fn padded(n: u64) -> u64 {
+    n.div_ceil(512) * 512
+}
+
+/// One PAX record, `"<len> key=value\n"`, its length counting itself.
+fn pax_record(key: &str, value: &str) -> Vec<u8> {
+    let rest = format!(" {key}={value}\n");
+    let mut len = rest.len() + 1;
+    while format!("{len}{rest}").len() != len {
+        len += 1;
+    }
+    format!("{len}{rest}").into_bytes()
+}
+
+/// Whether `entry` is marked as taking its content from a passed descriptor.
+pub fn is_from_fd<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<bool> {
+    let Some(exts) = entry.pax_extensions()? else {
+        return Ok(false);
+    };
+    for ext in exts {
+        if ext?.key() == Ok(PAX_FROM_FD) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Writes `src` (a file, symlink or directory) as [`crate::copy::archive_path`] does, with
+/// regular files' content passed as descriptors on `sock`.
+pub fn archive_path_to_socket(src: &Path, name: &str, sock: UnixStream) -> Result<()> {
+    use crate::error::IoContext;
+    let mut b = tar::Builder::new(FdSender::new(sock));
+    b.follow_symlinks(false);
+    b.mode(tar::HeaderMode::Complete);
+    fn walk(b: &mut tar::Builder<FdSender>, fs: &Path, name: &str) -> io::Result<()> {
+        let m = std::fs::symlink_metadata(fs)?;
+        if m.is_dir() {
+            let dir_name = format!("{}/", name.trim_end_matches('/'));
+            b.append_path_with_name(fs, &dir_name)?;
+            let mut children: Vec<_> = std::fs::read_dir(fs)?
+                .filter_map(|e| e.ok().map(|e| e.file_name()))
+                .collect();
+            children.sort();
+            for c in children {
+                let child = format!("{dir_name}{}", c.to_string_lossy());
+                walk(b, &fs.join(&c), &child)?;
+            }
+        } else if m.is_file() {
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc_o_nofollow())
+                .open(fs)?;
+            FdSender::append_file(b, f, name, &m)?;
+        } else {
+            b.append_path_with_name(fs, name)?;
+        }
+        Ok(())
+    }
+    walk(&mut b, src, name).ctx("archiving", src)?;
+    let mut w = b.into_inner().ctx("finishing archive of", src)?;
+    w.flush().ctx("sending archive of", src)?;
+    Ok(())
+}
+
+fn libc_o_nofollow() -> i32 {
+    rustix::fs::OFlags::NOFOLLOW.bits() as i32
 }
 
 impl Read for FdReader {
@@ -74,13 +259,8 @@ pub fn extract_from_socket(
     dest: &Path,
     owner: Option<(u32, u32)>,
 ) -> Result<()> {
-    let fds: FdQueue = Rc::default();
-    let reader = FdReader {
-        sock,
-        fds: fds.clone(),
-        prefix,
-        at: 0,
-    };
+    let reader = FdReader::new(sock, prefix);
+    let fds = reader.queue();
     apply_tar_with(
         reader,
         dest,
@@ -167,12 +347,7 @@ mod tests {
     }
 
     fn pax(key: &str, value: &str) -> Vec<u8> {
-        let rest = format!(" {key}={value}\n");
-        let mut len = rest.len() + 1;
-        while format!("{len}{rest}").len() != len {
-            len += 1;
-        }
-        format!("{len}{rest}").into_bytes()
+        pax_record(key, value)
     }
 
     #[test]

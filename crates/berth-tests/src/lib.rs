@@ -6,6 +6,8 @@
 //! Root is required. Without it the tests fail, unless `BERTH_SKIP_ROOT_TESTS=1` is set, in
 //! which case [`require_root`] prints a loud skip line and the test returns early.
 
+pub mod registry;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -62,9 +64,10 @@ pub fn docker_cli() -> PathBuf {
 pub fn busybox_tar() -> &'static Path {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-test-busybox-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let tar = dir.join("busybox.tar");
+        // One shared file, replaced atomically: test processes never leave one each behind.
+        let tar = std::env::temp_dir().join("berth-test-busybox.tar");
+        let tmp =
+            std::env::temp_dir().join(format!("berth-test-busybox.tar.{}", std::process::id()));
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/mkimage-busybox.sh");
         let out = Command::new("bash")
             .arg(script)
@@ -75,9 +78,44 @@ pub fn busybox_tar() -> &'static Path {
             "mkimage-busybox.sh failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        std::fs::write(&tar, &out.stdout).unwrap();
+        std::fs::write(&tmp, &out.stdout).unwrap();
+        std::fs::rename(&tmp, &tar).unwrap();
         tar
     })
+}
+
+/// The host's architecture as image configs name it.
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// Imports a one-layer image of `mib` MiB of random bytes as `name`; returns its id.
+pub fn import_random_image(d: &TestDaemon, name: &str, mib: usize) -> String {
+    use std::io::Read;
+    let dir = temp_dir("random-rootfs-");
+    let mut data = vec![0u8; mib << 20];
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut data)
+        .unwrap();
+    std::fs::write(dir.path().join("random.bin"), &data).unwrap();
+    let out = Command::new("tar")
+        .arg("-C")
+        .arg(dir.path())
+        .args(["-cf", "rootfs.tar", "random.bin"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let tar = std::fs::read(dir.path().join("rootfs.tar")).unwrap();
+    d.berth_stdin(&["import", "-", name], &tar)
+        .ok()
+        .out()
+        .to_string()
 }
 
 /// Result of a CLI run.
@@ -109,6 +147,9 @@ impl Run {
         self.stdout.trim_end()
     }
 }
+
+/// How long one CLI command of a test may take before `timeout` kills it.
+const CLIENT_TIMEOUT_SECS: &str = "300";
 
 static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
@@ -308,16 +349,33 @@ impl TestDaemon {
     fn cmd(&self, program: &Path, args: &[&str]) -> Command {
         let mut c = Command::new(program);
         c.arg("-H").arg(self.host()).args(args);
+        self.client_env(&mut c);
+        c
+    }
+
+    /// Like [`Self::cmd`], under `timeout(1)`: a client that hangs fails the test instead of
+    /// hanging it (for commands that run to completion; not for ones a test signals).
+    fn timed_cmd(&self, program: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new("timeout");
+        c.args(["-k", "10", CLIENT_TIMEOUT_SECS])
+            .arg(program)
+            .arg("-H")
+            .arg(self.host())
+            .args(args);
+        self.client_env(&mut c);
+        c
+    }
+
+    fn client_env(&self, c: &mut Command) {
         c.env_remove("DOCKER_HOST")
             .env_remove("BERTH_HOST")
             .env("DOCKER_CONFIG", self.root.path().join("docker-config"));
-        c
     }
 
     /// Runs `berth -H <socket> args...`.
     pub fn berth(&self, args: &[&str]) -> Run {
         Run::from(
-            self.cmd(&bin("berth"), args)
+            self.timed_cmd(&bin("berth"), args)
                 .stdin(Stdio::null())
                 .output()
                 .expect("running berth"),
@@ -325,13 +383,13 @@ impl TestDaemon {
     }
 
     pub fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Run {
-        run_with_stdin(self.cmd(&bin("berth"), args), input)
+        run_with_stdin(self.timed_cmd(&bin("berth"), args), input)
     }
 
     /// Runs the real docker CLI against this daemon.
     pub fn docker(&self, args: &[&str]) -> Run {
         Run::from(
-            self.cmd(&docker_cli(), args)
+            self.timed_cmd(&docker_cli(), args)
                 .stdin(Stdio::null())
                 .output()
                 .expect("running docker"),
@@ -339,7 +397,7 @@ impl TestDaemon {
     }
 
     pub fn docker_stdin(&self, args: &[&str], input: &[u8]) -> Run {
-        run_with_stdin(self.cmd(&docker_cli(), args), input)
+        run_with_stdin(self.timed_cmd(&docker_cli(), args), input)
     }
 
     pub fn berth_cmd(&self, args: &[&str]) -> Command {
@@ -502,6 +560,15 @@ pub fn run_in_pty(
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a probe port");
     l.local_addr().expect("probe port").port()
+}
+
+/// A temp dir for a test's own files, removed on drop (under `BERTH_TEST_DIR`, else
+/// `/var/tmp`: a real disk).
+pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("berth-test-{prefix}"))
+        .tempdir_in(test_base())
+        .expect("temp dir")
 }
 
 fn test_base() -> PathBuf {

@@ -197,3 +197,63 @@ fn corrupt_archives_and_tarballs_fail_cleanly() {
         .unwrap_or(0);
     assert_eq!(tmp, 0, "temporary files left behind");
 }
+
+#[test]
+fn image_prune_removes_dangling_then_unused_images_with_docker() {
+    if !require_root() {
+        return;
+    }
+    let d = TestDaemon::start();
+    let tar = std::fs::read(berth_tests::busybox_tar()).unwrap();
+    let dangling = d
+        .docker_stdin(&["import", "-c", "ENV A=1", "-"], &tar)
+        .ok()
+        .out()
+        .to_string();
+    let kept = d
+        .docker_stdin(
+            &[
+                "import",
+                "-c",
+                "LABEL keep=yes",
+                "-c",
+                "ENV B=1",
+                "-",
+                "kept:v1",
+            ],
+            &tar,
+        )
+        .ok()
+        .out()
+        .to_string();
+    d.docker_stdin(&["import", "-c", "ENV C=1", "-", "unused:v1"], &tar)
+        .ok();
+    d.docker(&["create", "--name", "user", "busybox", "true"])
+        .ok();
+
+    // Default: dangling images only.
+    let pruned = d.docker(&["image", "prune", "-f"]).ok();
+    assert!(
+        pruned.stdout.contains(&format!("deleted: {dangling}")),
+        "{}",
+        pruned.stdout
+    );
+    assert!(pruned.stdout.contains("Total reclaimed space:"));
+    assert!(d.docker(&["inspect", "unused:v1"]).code == 0);
+
+    // -a: every image no container uses, except what the label filter keeps.
+    let all = d
+        .docker(&["image", "prune", "-af", "--filter", "label!=keep=yes"])
+        .ok();
+    assert!(all.stdout.contains("untagged: unused:v1"), "{}", all.stdout);
+    assert_ne!(d.docker(&["inspect", "unused:v1"]).code, 0);
+    assert_eq!(
+        d.docker(&["inspect", "-f", "{{.Id}}", "kept:v1"])
+            .ok()
+            .out(),
+        kept
+    );
+    d.docker(&["inspect", "busybox"]).ok();
+    let none = d.docker(&["image", "prune", "-f"]).ok();
+    assert_eq!(none.stdout.trim(), "Total reclaimed space: 0B");
+}

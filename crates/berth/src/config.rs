@@ -247,6 +247,29 @@ impl ConfigFile {
         self.save()
     }
 
+    /// `X-Registry-Config` for `build` (docker's `GetAllCredentials`): the credentials of
+    /// every server in `auths` and `credHelpers`, base64url of `{server: AuthConfig}`;
+    /// `e30=` when there are none. Servers whose helper fails are left out.
+    pub fn registry_config_header(&self) -> String {
+        let mut servers: Vec<String> = self
+            .auths()
+            .map(|a| a.keys().cloned().collect())
+            .unwrap_or_default();
+        if let Some(h) = self.doc.get("credHelpers").and_then(Json::as_object) {
+            servers.extend(h.keys().cloned());
+        }
+        servers.sort();
+        servers.dedup();
+        let entries: Vec<String> = servers
+            .into_iter()
+            .filter_map(|s| {
+                let ac = self.get_auth(&s).ok()?;
+                Some(format!("{}:{}", Json::String(s), ac.to_json_string()))
+            })
+            .collect();
+        base64::engine::general_purpose::URL_SAFE.encode(format!("{{{}}}", entries.join(",")))
+    }
+
     /// Whether credentials for `server` are kept in the file itself.
     pub fn stores_in_file(&self, server: &str) -> bool {
         self.helper_for(server).is_none()

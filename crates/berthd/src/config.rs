@@ -81,6 +81,18 @@ pub struct Flags {
     /// Specify the default bridge's network address and prefix (172.30.0.1/16)
     #[arg(long)]
     pub bip: Option<String>,
+    /// Enable insecure registry communication (host[:port] or CIDR; repeatable)
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
+    /// Preferred Docker Hub mirror (http(s) URL; repeatable)
+    #[arg(long = "registry-mirror")]
+    pub registry_mirrors: Vec<String>,
+    /// Mirror for any registry, as REGISTRY=URL (berth extension; repeatable)
+    #[arg(long = "registry-mirror-for")]
+    pub registry_mirrors_for: Vec<String>,
+    /// Directory of per-registry certificates, HOST:PORT/{ca.crt,client.cert,client.key}
+    #[arg(long)]
+    pub registry_certs_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +119,10 @@ struct FileConfig {
     debug: Option<bool>,
     insecure_registries: Option<Vec<String>>,
     registry_mirrors: Option<Vec<String>>,
+    /// berth extension: mirrors for any registry, by registry (`{"host:5000": [url]}`).
+    berth_registry_mirrors: Option<BTreeMap<String, Vec<String>>>,
+    /// berth extension: the certs.d directory (default /etc/berth/certs.d).
+    berth_registry_certs_dir: Option<PathBuf>,
     #[serde(rename = "storage-opts")]
     storage_opts: Option<Vec<String>>,
     bridge: Option<String>,
@@ -162,6 +178,27 @@ fn find_shim() -> PathBuf {
         }
     }
     find_in_path("berth-shim").unwrap_or_else(|| PathBuf::from("berth-shim"))
+}
+
+/// dockerd's check of a registry mirror: an http(s) URL without query, fragment or
+/// credentials; returned with one trailing `/`.
+fn validate_mirror(m: &str) -> Result<String> {
+    let Some((scheme, rest)) = m.split_once("://") else {
+        bail!("invalid mirror: {m:?} is not a valid URI");
+    };
+    if scheme != "http" && scheme != "https" {
+        bail!("invalid mirror: unsupported scheme {scheme:?} in {m:?}");
+    }
+    if rest.contains('?') || rest.contains('#') {
+        bail!("invalid mirror: query or fragment at end of the URI {m:?}");
+    }
+    if rest.split('/').next().unwrap_or("").contains('@') {
+        bail!("invalid mirror: username/password not allowed in URI {m:?}");
+    }
+    if rest.trim_end_matches('/').is_empty() {
+        bail!("invalid mirror: {m:?} is not a valid URI");
+    }
+    Ok(format!("{}/", m.trim_end_matches('/')))
 }
 
 /// berth's nftables table: `berth` for the default exec root, else one named after the
@@ -269,13 +306,54 @@ impl DaemonConfig {
                 engine.log_driver
             );
         }
-        let _ = (
-            file.live_restore,
-            file.debug,
-            file.insecure_registries,
-            file.registry_mirrors,
-            file.storage_opts,
-        );
+        engine.insecure_registries = if flags.insecure_registries.is_empty() {
+            file.insecure_registries.unwrap_or_default()
+        } else {
+            flags.insecure_registries
+        };
+        for r in &engine.insecure_registries {
+            if r.contains("://") {
+                bail!("insecure registry {r} should not contain '://'");
+            }
+        }
+        let mirrors = if flags.registry_mirrors.is_empty() {
+            file.registry_mirrors.unwrap_or_default()
+        } else {
+            flags.registry_mirrors
+        };
+        engine.registry_mirrors = mirrors
+            .iter()
+            .map(|m| validate_mirror(m))
+            .collect::<Result<_>>()?;
+        let mut per_registry = file.berth_registry_mirrors.unwrap_or_default();
+        if !flags.registry_mirrors_for.is_empty() {
+            per_registry.clear();
+            for entry in &flags.registry_mirrors_for {
+                let (registry, url) = entry.split_once('=').with_context(|| {
+                    format!("invalid --registry-mirror-for {entry:?}: expected REGISTRY=URL")
+                })?;
+                per_registry
+                    .entry(registry.to_string())
+                    .or_default()
+                    .push(url.to_string());
+            }
+        }
+        for (registry, urls) in per_registry {
+            if registry.is_empty() || registry.contains("://") || registry.contains('/') {
+                bail!(
+                    "invalid registry {registry:?} in berth-registry-mirrors: expected host[:port]"
+                );
+            }
+            let urls = urls
+                .iter()
+                .map(|m| validate_mirror(m))
+                .collect::<Result<_>>()?;
+            engine.per_registry_mirrors.insert(registry, urls);
+        }
+        if let Some(dir) = flags.registry_certs_dir.or(file.berth_registry_certs_dir) {
+            engine.certs_dir = dir;
+        }
+        let _ = (file.live_restore, file.debug, file.storage_opts);
         let log_level = flags
             .log_level
             .or(file.log_level)
@@ -367,6 +445,70 @@ mod tests {
         assert_eq!(c.engine.log_opts.get("max-file").unwrap(), "2");
         std::fs::write(&f, r#"{"colour":"blue"}"#).unwrap();
         assert!(DaemonConfig::load(flags(&["--config-file", f.to_str().unwrap()])).is_err());
+    }
+
+    #[test]
+    fn registry_settings_come_from_the_file_and_flags_replace_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("daemon.json");
+        std::fs::write(
+            &f,
+            r#"{"insecure-registries":["10.0.0.0/8","reg.local:5000"],
+                "registry-mirrors":["https://mirror.local"],
+                "berth-registry-mirrors":{"reg.local:5000":["http://cache.local:5001/"]},
+                "berth-registry-certs-dir":"/srv/certs.d"}"#,
+        )
+        .unwrap();
+        let path = f.to_str().unwrap();
+        let c = DaemonConfig::load(flags(&["--config-file", path])).unwrap();
+        assert_eq!(
+            c.engine.insecure_registries,
+            vec!["10.0.0.0/8".to_string(), "reg.local:5000".to_string()]
+        );
+        assert_eq!(c.engine.registry_mirrors, vec!["https://mirror.local/"]);
+        assert_eq!(
+            c.engine.per_registry_mirrors["reg.local:5000"],
+            vec!["http://cache.local:5001/"]
+        );
+        assert_eq!(c.engine.certs_dir, PathBuf::from("/srv/certs.d"));
+        let c = DaemonConfig::load(flags(&[
+            "--config-file",
+            path,
+            "--insecure-registry",
+            "192.0.2.7:5000",
+            "--registry-mirror-for",
+            "docker.io=http://127.0.0.1:5001",
+        ]))
+        .unwrap();
+        assert_eq!(c.engine.insecure_registries, vec!["192.0.2.7:5000"]);
+        assert_eq!(c.engine.per_registry_mirrors.len(), 1);
+        assert_eq!(
+            c.engine.per_registry_mirrors["docker.io"],
+            vec!["http://127.0.0.1:5001/"]
+        );
+    }
+
+    #[test]
+    fn bad_mirrors_and_insecure_registries_are_refused_as_dockerd_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("daemon.json");
+        std::fs::write(&f, "{}").unwrap();
+        let path = f.to_str().unwrap();
+        let err = |args: &[&str]| {
+            let mut a = vec!["--config-file", path];
+            a.extend_from_slice(args);
+            DaemonConfig::load(flags(&a)).unwrap_err().to_string()
+        };
+        assert_eq!(
+            err(&["--registry-mirror", "ftp://m"]),
+            r#"invalid mirror: unsupported scheme "ftp" in "ftp://m""#
+        );
+        assert!(err(&["--registry-mirror", "https://u:p@m"]).contains("username/password"));
+        assert_eq!(
+            err(&["--insecure-registry", "http://reg:5000"]),
+            "insecure registry http://reg:5000 should not contain '://'"
+        );
+        assert!(err(&["--registry-mirror-for", "reg:5000"]).contains("REGISTRY=URL"));
     }
 
     #[test]

@@ -116,3 +116,14 @@ pub fn history_out(rows: &[HistoryRow]) -> Value {
         }))
         .collect::<Vec<_>>())
 }
+
+/// One `GET /images/search` result, in dockerd's field order.
+pub fn search_result_out(r: &berth_engine::images::SearchResult) -> Value {
+    json!({
+        "star_count": r.star_count,
+        "is_official": r.is_official,
+        "name": r.name,
+        "is_automated": r.is_automated,
+        "description": r.description,
+    })
+}

@@ -5,6 +5,7 @@ pub mod container;
 pub mod filters;
 pub mod image;
 pub mod network;
+pub mod progress;
 pub mod stats;
 pub mod system;
 pub mod time;

@@ -77,7 +77,7 @@ pub fn info_out(f: &SystemFacts, now: chrono::DateTime<chrono::Utc>) -> Value {
         "OSType": f.os_type,
         "Architecture": f.architecture,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": null, "AllowNondistributableArtifactsHostnames": null, "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"], "IndexConfigs": {"docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": true, "Official": true}}, "Mirrors": null},
+        "RegistryConfig": registry_config_out(&f.insecure_registries, &f.registry_mirrors),
         "NCPU": f.ncpu,
         "MemTotal": f.mem_total,
         "GenericResources": null,
@@ -101,5 +101,43 @@ pub fn info_out(f: &SystemFacts, now: chrono::DateTime<chrono::Utc>) -> Value {
         "SecurityOptions": ["name=seccomp,profile=builtin"],
         "CDISpecDirs": [],
         "Warnings": if f.warnings.is_empty() { Value::Null } else { json!(f.warnings) },
+    })
+}
+
+/// `Info.RegistryConfig` as dockerd fills it: loopback and the CIDRs of
+/// `insecure-registries` in `InsecureRegistryCIDRs`, the named insecure registries (and
+/// Docker Hub with its mirrors) in `IndexConfigs`.
+pub fn registry_config_out(insecure: &[String], mirrors: &[String]) -> serde_json::Value {
+    let mut cidrs = vec!["::1/128".to_string(), "127.0.0.0/8".to_string()];
+    let mut indexes = serde_json::Map::new();
+    for entry in insecure {
+        let is_cidr = entry.split_once('/').is_some_and(|(ip, bits)| {
+            ip.parse::<std::net::IpAddr>().is_ok() && bits.parse::<u8>().is_ok()
+        });
+        if is_cidr {
+            if !cidrs.contains(entry) {
+                cidrs.push(entry.clone());
+            }
+        } else {
+            indexes.insert(
+                entry.clone(),
+                json!({"Name": entry, "Mirrors": [], "Secure": false, "Official": false}),
+            );
+        }
+    }
+    let mirrors: Vec<String> = mirrors
+        .iter()
+        .map(|m| format!("{}/", m.trim_end_matches('/')))
+        .collect();
+    indexes.insert(
+        "docker.io".into(),
+        json!({"Name": "docker.io", "Mirrors": mirrors, "Secure": true, "Official": true}),
+    );
+    json!({
+        "AllowNondistributableArtifactsCIDRs": null,
+        "AllowNondistributableArtifactsHostnames": null,
+        "InsecureRegistryCIDRs": cidrs,
+        "IndexConfigs": indexes,
+        "Mirrors": mirrors,
     })
 }

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use berth_engine::build::{BuildMessage, BuildOptions, BuildRequest};
+use berth_engine::images::RegistryAuths;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -152,8 +153,24 @@ async fn build<B: Backend>(
     let options = options(&p)?;
     let quiet = p.bool("q");
     let remote = p.string("remote");
+    // As dockerd: an undecodable X-Registry-Config is no credentials, not an error.
+    let registry_auth = req
+        .headers()
+        .get("x-registry-config")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| RegistryAuths::from_x_registry_config(v).ok())
+        .unwrap_or_default();
     let body = context_reader(req);
-    let mut rx = b.build(BuildRequest { options, remote }, body).await?;
+    let mut rx = b
+        .build(
+            BuildRequest {
+                options,
+                remote,
+                registry_auth,
+            },
+            body,
+        )
+        .await?;
     let (tx, out) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
         let line = |v: Value| {

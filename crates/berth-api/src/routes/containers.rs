@@ -49,7 +49,7 @@ pub fn routes<B: Backend>() -> Router<Arc<B>> {
         )
         .route(
             "/containers/{id}/berth-archive-fds",
-            post(archive_put_fds::<B>),
+            post(archive_put_fds::<B>).get(archive_get_fds::<B>),
         )
         .route("/containers/{id}/changes", get(changes::<B>))
         .route("/containers/{id}/export", get(export::<B>))
@@ -490,14 +490,102 @@ async fn archive_put<B: Backend>(
 ) -> ApiResult<Response> {
     let p = params(&q);
     let path = archive_path_param(&p)?;
-    let stream = req.into_body().into_data_stream();
-    let reader = tokio_util::io::StreamReader::new(futures_util::TryStreamExt::map_err(
-        stream,
-        std::io::Error::other,
-    ));
+    // The body goes through a pump, so that when the daemon refuses the copy before
+    // reading it all, the rest is still read and the client gets the answer, not a
+    // broken pipe (as Go's server reads some of an unread body before closing).
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
+    let mut data = req.into_body().into_data_stream();
+    let pump = tokio::spawn(async move {
+        while let Some(c) = data.next().await {
+            if tx.send(c.map_err(std::io::Error::other)).await.is_err() {
+                return Some(data);
+            }
+        }
+        None
+    });
+    let chunks = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|c| (c, rx))
+    }));
+    let reader = tokio_util::io::StreamReader::new(chunks);
     let tar: Box<dyn std::io::Read + Send> = Box::new(tokio_util::io::SyncIoBridge::new(reader));
-    b.write_path(&id, &path, tar, p.bool("copyUIDGID")).await?;
+    let res = b.write_path(&id, &path, tar, p.bool("copyUIDGID")).await;
+    if res.is_err() {
+        if let Ok(Some(mut rest)) = pump.await {
+            let drain = async {
+                let mut left: usize = 256 << 20;
+                while let Some(Ok(c)) = rest.next().await {
+                    left = left.saturating_sub(c.len());
+                    if left == 0 {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), drain).await;
+        }
+    }
+    res?;
     Ok(StatusCode::OK.into_response())
+}
+
+/// The raw unix socket of an upgraded local connection, blocking, with the bytes hyper
+/// read ahead of the upgrade.
+async fn local_socket(
+    on: hyper::upgrade::OnUpgrade,
+) -> Option<(std::os::unix::net::UnixStream, Vec<u8>)> {
+    let up = on.await.ok()?;
+    let parts = up
+        .downcast::<hyper_util::rt::TokioIo<tokio::net::UnixStream>>()
+        .ok()?;
+    let prefix = parts.read_buf.to_vec();
+    let sock = parts.io.into_inner().into_std().ok()?;
+    sock.set_nonblocking(false).ok()?;
+    Some((sock, prefix))
+}
+
+fn check_local_upgrade(req: &Request) -> ApiResult<()> {
+    if req
+        .extensions()
+        .get::<crate::server::LocalSocket>()
+        .is_none()
+        || !wants_upgrade(req.headers())
+    {
+        return Err(bad_request(
+            "passing descriptors needs an upgraded connection on the unix socket",
+        ));
+    }
+    Ok(())
+}
+
+/// berth's own form of `GET /containers/{id}/archive` for a client on this machine: the
+/// stat header comes with the upgrade, then the tar on the raw socket with regular files
+/// passed as descriptors.
+async fn archive_get_fds<B: Backend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    mut req: Request,
+) -> ApiResult<Response> {
+    let path = archive_path_param(&params(&q))?;
+    check_local_upgrade(&req)?;
+    let (stat, job) = b.read_path_fds(&id, &path).await?;
+    let on = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Some((sock, _)) = local_socket(on).await else {
+            return;
+        };
+        match tokio::task::spawn_blocking(move || job(sock)).await {
+            Ok(Ok(())) => tracing::debug!(container = %id, "archive sent with passed descriptors"),
+            Ok(Err(e)) => {
+                tracing::debug!(container = %id, error = %e, "sending archive with descriptors")
+            }
+            Err(_) => {}
+        }
+    });
+    let mut resp = stream::upgrade_response(false);
+    if let Ok(v) = header::HeaderValue::from_str(&stat_header(&stat)) {
+        resp.headers_mut().insert("X-Docker-Container-Path-Stat", v);
+    }
+    Ok(resp)
 }
 
 /// berth's own form of `PUT /containers/{id}/archive` for a client on this machine: after
@@ -512,28 +600,13 @@ async fn archive_put_fds<B: Backend>(
 ) -> ApiResult<Response> {
     let p = params(&q);
     let path = archive_path_param(&p)?;
-    if req
-        .extensions()
-        .get::<crate::server::LocalSocket>()
-        .is_none()
-        || !wants_upgrade(req.headers())
-    {
-        return Err(bad_request(
-            "passing descriptors needs an upgraded connection on the unix socket",
-        ));
-    }
+    check_local_upgrade(&req)?;
     let on = hyper::upgrade::on(&mut req);
     let copy = p.bool("copyUIDGID");
     tokio::spawn(async move {
-        let Ok(up) = on.await else { return };
-        let Ok(parts) = up.downcast::<hyper_util::rt::TokioIo<tokio::net::UnixStream>>() else {
+        let Some((sock, prefix)) = local_socket(on).await else {
             return;
         };
-        let prefix = parts.read_buf.to_vec();
-        let Ok(sock) = parts.io.into_inner().into_std() else {
-            return;
-        };
-        let _ = sock.set_nonblocking(false);
         let Ok(mut reply) = sock.try_clone() else {
             return;
         };

@@ -1,6 +1,7 @@
 //! `/images/...`. Image names contain slashes (`localhost:5000/a/b`), so the per-image
 //! routes take the rest of the path and dispatch on its last segment, as Docker's router
-//! does with `{name:.*}`.
+//! does with `{name:.*}`. Pulls (`/images/create?fromImage=`) and pushes stream Docker's
+//! JSON progress messages (see `convert::progress` and `stream::progress_stream`).
 
 use crate::backend::Backend;
 use crate::convert;
@@ -8,16 +9,21 @@ use crate::error::{bad_request, ApiError, ApiResult};
 use crate::params::Params;
 
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use berth_core::reference::Reference;
 use berth_core::Error;
-use berth_engine::images::{ImportImage, ListImages, RemovedImage};
+use berth_engine::images::{
+    Credentials, ImageProgress, ImportImage, ListImages, ProgressSink, PullImage, PushImage,
+    RemovedImage, SearchImages,
+};
 use futures_util::TryStreamExt;
 use serde_json::json;
 use std::io::Read;
 use std::sync::Arc;
+use tokio::sync::mpsc;
 
 pub fn routes<B: Backend>() -> Router<Arc<B>> {
     Router::new()
@@ -25,6 +31,8 @@ pub fn routes<B: Backend>() -> Router<Arc<B>> {
         .route("/images/create", post(create::<B>))
         .route("/images/load", post(load::<B>))
         .route("/images/get", get(save_many::<B>))
+        .route("/images/search", get(search::<B>))
+        .route("/images/prune", post(prune::<B>))
         .route(
             "/images/{*rest}",
             get(get_one::<B>)
@@ -95,17 +103,105 @@ async fn create<B: Backend>(
         ])));
     }
     if let Some(image) = p.get("fromImage") {
-        let tag = p.string("tag");
-        let name = if tag.is_empty() {
-            image.to_string()
-        } else {
-            format!("{image}:{tag}")
+        let pull = PullImage {
+            reference: pull_reference(image, &p.string("tag"))?,
+            platform: p.string("platform"),
+            // As dockerd: a pull without (valid) credentials is anonymous, not an error.
+            credentials: registry_auth(req.headers()).unwrap_or_default(),
         };
-        return Err(ApiError(Error::not_found(format!(
-            "pull access denied for {name}: this berth build has no registry client yet (make the image locally with `berth import` or `berth load`)"
-        ))));
+        let (sink, rx) = progress_channel();
+        return crate::stream::progress_stream(async move { b.pull(pull, sink).await }, rx).await;
     }
     Err(bad_request("either fromSrc or fromImage is required"))
+}
+
+/// dockerd's reading of `fromImage` and `tag`: a trailing `:` is dropped (`pull -a` of
+/// old clients), and `tag` may be a digest. A name without tag or digest means all tags.
+fn pull_reference(image: &str, tag: &str) -> ApiResult<String> {
+    let image = image.strip_suffix(':').unwrap_or(image);
+    let named = Reference::parse(image).map_err(Error::from)?;
+    if tag.is_empty() {
+        return Ok(named.to_string());
+    }
+    let sep = if tag.parse::<berth_core::Digest>().is_ok() {
+        '@'
+    } else {
+        ':'
+    };
+    let r = Reference::parse(&format!("{}{sep}{tag}", named.repository())).map_err(Error::from)?;
+    Ok(r.to_string())
+}
+
+/// The credentials of an `X-Registry-Auth` header (base64url JSON `AuthConfig`); `None`
+/// when it is absent, empty or undecodable (dockerd treats those as anonymous).
+fn registry_auth(h: &HeaderMap) -> Option<Credentials> {
+    let v = h.get("x-registry-auth")?.to_str().ok()?;
+    if v.is_empty() {
+        return None;
+    }
+    Credentials::from_x_registry_auth(v).ok()
+}
+
+/// A progress sink for the engine and the stream of JSON messages it feeds.
+fn progress_channel() -> (ProgressSink, mpsc::UnboundedReceiver<serde_json::Value>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let sink: ProgressSink = Arc::new(move |p: ImageProgress| {
+        let _ = tx.send(convert::progress::message_out(&p));
+    });
+    (sink, rx)
+}
+
+async fn search<B: Backend>(
+    State(b): State<Arc<B>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Json<serde_json::Value>> {
+    let p = Params::parse(q.as_deref());
+    let limit = match p.int("limit") {
+        Ok(Some(n)) if n >= 0 => n as usize,
+        Ok(None) => 0,
+        _ => return Err(bad_request("invalid limit specified")),
+    };
+    let results = b
+        .search(SearchImages {
+            term: p.string("term"),
+            limit,
+            filters: convert::filters::parse(p.get("filters"))?,
+            credentials: registry_auth(&headers).unwrap_or_default(),
+        })
+        .await?;
+    Ok(Json(json!(results
+        .iter()
+        .map(convert::image::search_result_out)
+        .collect::<Vec<_>>())))
+}
+
+async fn prune<B: Backend>(
+    State(b): State<Arc<B>>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<serde_json::Value>> {
+    let filters = convert::filters::parse(Params::parse(q.as_deref()).get("filters"))?;
+    let pruned = b.prune_images(filters).await?;
+    let deleted = if pruned.deleted.is_empty() {
+        serde_json::Value::Null
+    } else {
+        removed_out(&pruned.deleted)
+    };
+    Ok(Json(json!({
+        "ImagesDeleted": deleted,
+        "SpaceReclaimed": pruned.space_reclaimed,
+    })))
+}
+
+/// `rmi` lines: `{"Untagged": ..}` / `{"Deleted": ..}`.
+fn removed_out(removed: &[RemovedImage]) -> serde_json::Value {
+    json!(removed
+        .iter()
+        .map(|r| match r {
+            RemovedImage::Untagged(t) => json!({"Untagged": t}),
+            RemovedImage::Deleted(d) => json!({"Deleted": d}),
+        })
+        .collect::<Vec<_>>())
 }
 
 async fn load<B: Backend>(
@@ -181,6 +277,7 @@ async fn post_one<B: Backend>(
     State(b): State<Arc<B>>,
     Path(rest): Path<String>,
     RawQuery(q): RawQuery,
+    req: Request,
 ) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref());
     match split_action(&rest, &["tag", "push"]) {
@@ -192,13 +289,52 @@ async fn post_one<B: Backend>(
             b.tag(name, &repo, &p.string("tag"))?;
             Ok(StatusCode::CREATED.into_response())
         }
-        (name, Some("push")) => Err(ApiError(Error::not_implemented(format!(
-            "pushing {name}: this berth build has no registry client yet"
-        )))),
+        (name, Some("push")) => {
+            let named = Reference::parse(name).map_err(Error::from)?;
+            let tag = p.string("tag");
+            let reference = if tag.is_empty() {
+                named.to_string()
+            } else {
+                Reference::parse(&format!("{}:{tag}", named.repository()))
+                    .map_err(Error::from)?
+                    .to_string()
+            };
+            let credentials = push_auth(req).await?;
+            let (sink, rx) = progress_channel();
+            let push = PushImage {
+                reference,
+                credentials,
+            };
+            crate::stream::progress_stream(async move { b.push(push, sink).await }, rx).await
+        }
         _ => Err(ApiError(Error::not_found(format!(
             "page not found: /images/{rest}"
         )))),
     }
+}
+
+/// dockerd's push credentials: the `X-Registry-Auth` header (undecodable: anonymous), or
+/// for old clients without it, an `AuthConfig` JSON body.
+async fn push_auth(req: Request) -> ApiResult<Credentials> {
+    let header = req
+        .headers()
+        .get("x-registry-auth")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if !header.is_empty() {
+        return Ok(Credentials::from_x_registry_auth(&header).unwrap_or_default());
+    }
+    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+        .await
+        .map_err(|e| bad_request(format!("bad parameters and missing X-Registry-Auth: {e}")))?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(bad_request(
+            "bad parameters and missing X-Registry-Auth: EOF",
+        ));
+    }
+    Credentials::from_auth_config_json(&body)
+        .map_err(|e| bad_request(format!("bad parameters and missing X-Registry-Auth: {e}")))
 }
 
 async fn delete_one<B: Backend>(
@@ -210,18 +346,53 @@ async fn delete_one<B: Backend>(
     let removed = b
         .remove_image(&rest, p.bool("force"), !p.bool("noprune"))
         .await?;
-    Ok(Json(json!(removed
-        .iter()
-        .map(|r| match r {
-            RemovedImage::Untagged(t) => json!({"Untagged": t}),
-            RemovedImage::Deleted(d) => json!({"Deleted": d}),
-        })
-        .collect::<Vec<_>>())))
+    Ok(Json(removed_out(&removed)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pull_references_combine_from_image_and_tag_as_dockerd_does() {
+        let d = berth_core::Digest::of(b"m");
+        assert_eq!(
+            pull_reference("busybox", "latest").unwrap(),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(
+            pull_reference("localhost:5000/a/b:", "").unwrap(),
+            "localhost:5000/a/b",
+            "a trailing ':' (pull -a) means every tag"
+        );
+        assert_eq!(
+            pull_reference("user/app", &d.to_string()).unwrap(),
+            format!("docker.io/user/app@{d}")
+        );
+        assert_eq!(
+            pull_reference("busybox:old", "new").unwrap(),
+            "docker.io/library/busybox:new"
+        );
+        assert!(pull_reference("Busybox", "latest").is_err());
+        assert!(pull_reference("busybox", "bad tag").is_err());
+    }
+
+    #[test]
+    fn registry_auth_headers_decode_or_read_as_anonymous() {
+        let mut h = HeaderMap::new();
+        assert!(registry_auth(&h).is_none());
+        h.insert(
+            "X-Registry-Auth",
+            Credentials::basic("alice", "pw")
+                .to_x_registry_auth()
+                .parse()
+                .unwrap(),
+        );
+        let c = registry_auth(&h).unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("alice", "pw"));
+        h.insert("X-Registry-Auth", "!!not base64!!".parse().unwrap());
+        assert!(registry_auth(&h).is_none());
+    }
 
     #[test]
     fn image_paths_split_on_known_actions_only() {

@@ -1,4 +1,4 @@
-//! `/_ping`, `/version`, `/info`, `/events`.
+//! `/_ping`, `/version`, `/info`, `/events`, `/system/df`, `/auth`.
 
 use crate::backend::Backend;
 use crate::convert;
@@ -7,7 +7,7 @@ use crate::params::Params;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use berth_core::event::Event;
 use futures_util::StreamExt;
@@ -21,6 +21,22 @@ pub fn routes<B: Backend>() -> Router<Arc<B>> {
         .route("/info", get(info::<B>))
         .route("/events", get(events::<B>))
         .route("/system/df", get(df::<B>))
+        .route("/auth", post(auth::<B>))
+}
+
+/// `POST /auth` (`docker login`): the body is an `AuthConfig`; the answer says whether the
+/// registry took the credentials, with an identity token when it gave one.
+async fn auth<B: Backend>(
+    State(b): State<Arc<B>>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let creds = berth_engine::images::Credentials::from_auth_config_json(&body)
+        .map_err(|e| crate::error::bad_request(e.to_string()))?;
+    let r = b.login(creds).await?;
+    Ok(Json(json!({
+        "IdentityToken": r.identity_token.unwrap_or_default(),
+        "Status": r.status,
+    })))
 }
 
 async fn ping(method: Method) -> Response {

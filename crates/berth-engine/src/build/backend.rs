@@ -1,10 +1,11 @@
 //! [`EngineBuilder`]: `berth_builder::BuildBackend` over the engine's images, storage,
 //! runtime and state database, for one build.
 
+use crate::images::ImageProgress;
 use crate::Engine;
 use berth_builder::{
-    BuildBackend, BuildError, BuiltImage, CancellationToken, OutputSender, RunRequest,
-    WorkingContainer,
+    BuildBackend, BuildError, BuiltImage, CancellationToken, OutputSender, PullProgress,
+    RunRequest, WorkingContainer,
 };
 use berth_core::image::{Image, ImageConfig};
 use berth_core::reference::Reference;
@@ -43,6 +44,8 @@ pub struct EngineBuilder {
     pub(crate) engine: Arc<Engine>,
     /// Working containers not yet removed, by id.
     pub(crate) live: Mutex<HashMap<String, WorkingState>>,
+    /// Credentials for the registries `FROM` images are pulled from.
+    registry_auth: berth_registry::RegistryAuths,
 }
 
 impl EngineBuilder {
@@ -50,7 +53,13 @@ impl EngineBuilder {
         Self {
             engine,
             live: Mutex::new(HashMap::new()),
+            registry_auth: Default::default(),
         }
+    }
+
+    pub fn with_registry_auth(mut self, auths: berth_registry::RegistryAuths) -> Self {
+        self.registry_auth = auths;
+        self
     }
 
     pub(crate) fn live(&self) -> std::sync::MutexGuard<'_, HashMap<String, WorkingState>> {
@@ -83,13 +92,33 @@ impl BuildBackend for EngineBuilder {
         }
     }
 
-    async fn pull(&self, name: &str, _platform: &str) -> berth_builder::Result<BuiltImage> {
-        let shown = Reference::parse_with_default_tag(name)
-            .map(|r| r.familiar_repository())
-            .unwrap_or_else(|_| name.to_string());
-        Err(BuildError::Backend(Error::not_implemented(format!(
-            "pull access denied for {shown}, repository does not exist or may require 'docker login': this berth daemon has no registry client yet (make the image locally with `berth import` or `berth load`)"
-        ))))
+    async fn pull(
+        &self,
+        name: &str,
+        platform: &str,
+        progress: PullProgress,
+    ) -> berth_builder::Result<BuiltImage> {
+        let reference = Reference::parse_with_default_tag(name)
+            .map_err(|e| BuildError::invalid(e.to_string()))?;
+        let req = crate::images::PullImage {
+            reference: reference.to_string(),
+            platform: platform.to_string(),
+            credentials: self.registry_auth.for_domain(reference.domain()),
+        };
+        // The classic builder's output is text: the pull's lines without the byte counts.
+        let sink = Arc::new(move |p: ImageProgress| {
+            let line = match p {
+                ImageProgress::Layer { bytes: Some(_), .. } | ImageProgress::Pushed { .. } => {
+                    return
+                }
+                ImageProgress::Layer { id, status, .. } => format!("{id}: {status}\n"),
+                ImageProgress::Message { id, text } if id.is_empty() => format!("{text}\n"),
+                ImageProgress::Message { id, text } => format!("{id}: {text}\n"),
+            };
+            let _ = progress.send(line);
+        });
+        self.engine.pull_image(req, sink).await?;
+        Ok(built(self.engine.image(&reference.to_string())?))
     }
 
     async fn create_working(&self, image: Option<&str>) -> berth_builder::Result<WorkingContainer> {

@@ -35,6 +35,8 @@ pub struct BuildRequest {
     pub options: BuildOptions,
     /// `remote`: a URL of the context (a tar, or a lone Dockerfile); empty: the body.
     pub remote: String,
+    /// Credentials for pulling the images of `FROM` lines (`X-Registry-Config`).
+    pub registry_auth: berth_registry::RegistryAuths,
 }
 
 /// What a build streams.
@@ -67,6 +69,7 @@ impl Engine {
     ) -> Result<mpsc::Receiver<BuildMessage>> {
         let tmp = self.build_tmp();
         let opts = req.options;
+        let registry_auth = req.registry_auth;
         let body: Box<dyn Read + Send> = if req.remote.is_empty() {
             body
         } else {
@@ -103,7 +106,7 @@ impl Engine {
         tokio::spawn(async move {
             let cancel = CancellationToken::new();
             let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<BuildEvent>();
-            let builder = EngineBuilder::new(engine.clone());
+            let builder = EngineBuilder::new(engine.clone()).with_registry_auth(registry_auth);
             let run = async {
                 let r =
                     berth_builder::build(&builder, &ctx, &df, &plan, &opts, ev_tx, cancel.clone())

@@ -262,6 +262,35 @@ impl Engine {
         .await
     }
 
+    /// [`Self::read_container_path`] for a local client: the tar goes on its socket with
+    /// regular files passed as descriptors (see `berth_storage::fdpass`).
+    pub async fn read_container_path_fds(
+        self: &Arc<Self>,
+        name: &str,
+        path: &str,
+    ) -> Result<(PathStat, crate::SocketArchiveJob)> {
+        let c = self.container(name)?.snapshot();
+        let engine = self.clone();
+        let path = path.to_string();
+        Self::blocking(move || {
+            let fs = engine.container_fs(&c)?;
+            let r = fs.resolve(&path, false)?;
+            let stat = engine.stat_resolved(&c, &path, &r)?;
+            let name = if path.ends_with("/.") {
+                ".".to_string()
+            } else {
+                stat.name.clone()
+            };
+            let job: crate::SocketArchiveJob = Box::new(move |sock| {
+                let _keep_mounted = &fs;
+                berth_storage::fdpass::archive_path_to_socket(&r.host, &name, sock)
+                    .map_err(Error::from)
+            });
+            Ok((stat, job))
+        })
+        .await
+    }
+
     /// `PUT /containers/{id}/archive`: unpacks a tar into the directory at `path`.
     pub async fn write_container_path(
         self: &Arc<Self>,

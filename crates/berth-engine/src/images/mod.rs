@@ -9,10 +9,21 @@ pub mod change;
 pub mod import;
 pub mod list;
 mod load;
+pub mod progress;
+pub mod prune;
+pub mod pull;
+pub mod push;
+pub mod registry;
 mod remove;
 
+pub use berth_registry::{Credentials, RegistryAuths, SearchResult};
 pub use import::ImportImage;
 pub use list::ListImages;
+pub use progress::{ImageProgress, ProgressSink};
+pub use prune::PrunedImages;
+pub use pull::PullImage;
+pub use push::PushImage;
+pub use registry::{LoginResult, SearchImages};
 pub use remove::RemovedImage;
 
 use crate::Engine;
@@ -35,6 +46,15 @@ struct Inner {
 #[derive(Default)]
 pub struct ImageIndex {
     inner: RwLock<Inner>,
+}
+
+/// Every reference of an image: its tags, then its digests (fully qualified).
+pub(crate) fn references(img: &Image) -> Vec<String> {
+    img.repo_tags
+        .iter()
+        .chain(img.repo_digests.iter())
+        .cloned()
+        .collect()
 }
 
 /// Chain ids of an image's layers, base first.
@@ -170,6 +190,24 @@ impl ImageIndex {
         old.filter(|o| o != id)
     }
 
+    /// The image a fully qualified reference points at.
+    pub(crate) fn target(&self, reference: &str) -> Option<Digest> {
+        self.read().refs.get(reference).cloned()
+    }
+
+    /// The tags (`repo:tag` references) of one repository, with their images, in order.
+    pub(crate) fn tags_of(&self, repository: &str) -> Vec<(Reference, Digest)> {
+        let inner = self.read();
+        let prefix = format!("{repository}:");
+        inner
+            .refs
+            .range(prefix.clone()..)
+            .take_while(|(r, _)| r.starts_with(&prefix))
+            .filter_map(|(r, id)| Some((Reference::parse(r).ok()?, id.clone())))
+            .filter(|(r, _)| r.tag().is_some() && r.digest().is_none())
+            .collect()
+    }
+
     pub(crate) fn remove_ref(&self, reference: &str) {
         let mut inner = self.write();
         if let Some(id) = inner.refs.remove(reference) {
@@ -227,6 +265,17 @@ impl Engine {
 
     /// Points a tag at an image; returns the image it moved away from, if any.
     pub(crate) fn set_tag(&self, reference: &Reference, id: &Digest) -> Result<Option<Digest>> {
+        let old = self.record_ref(reference, id)?;
+        let mut attrs = BTreeMap::new();
+        attrs.insert("name".to_string(), reference.familiar());
+        self.events
+            .publish(EventType::Image, "tag", &id.to_string(), attrs);
+        Ok(old)
+    }
+
+    /// Points a tag or digest reference at an image without an event (pulls and pushes
+    /// report their own); returns the image it moved away from, if any.
+    pub(crate) fn record_ref(&self, reference: &Reference, id: &Digest) -> Result<Option<Digest>> {
         let full = reference.to_string();
         let kind = if reference.digest().is_some() {
             "digest"
@@ -234,12 +283,7 @@ impl Engine {
             "tag"
         };
         self.db.set_ref(&full, &id.to_string(), kind)?;
-        let old = self.images.set_ref(&full, id);
-        let mut attrs = BTreeMap::new();
-        attrs.insert("name".to_string(), reference.familiar());
-        self.events
-            .publish(EventType::Image, "tag", &id.to_string(), attrs);
-        Ok(old)
+        Ok(self.images.set_ref(&full, id))
     }
 
     /// `docker tag SOURCE TARGET`.

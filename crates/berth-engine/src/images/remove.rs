@@ -31,20 +31,14 @@ impl Engine {
             .find(|(_, running)| *running)
             .map(|(id, _)| id.clone());
         let any_user = users.first().map(|(id, _)| id.clone());
-        let refs: Vec<String> = img
-            .repo_tags
-            .iter()
-            .chain(img.repo_digests.iter())
-            .cloned()
-            .collect();
+        let refs = super::references(&img);
         let by_ref = Reference::parse_with_default_tag(name)
             .ok()
             .map(|r| r.to_string())
             .filter(|r| refs.contains(r));
         let mut out = Vec::new();
         if let Some(reference) = by_ref {
-            let last = refs.len() == 1;
-            if last && !force {
+            if is_single_reference(&refs) && !force {
                 if let Some(c) = &any_user {
                     return Err(Error::conflict(format!(
                         "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
@@ -54,11 +48,32 @@ impl Engine {
                 }
             }
             self.untag(&reference, &img, &mut out)?;
-            if !last || any_user.is_some() {
+            let mut remaining: Vec<Reference> = refs
+                .iter()
+                .filter(|r| **r != reference)
+                .filter_map(|r| Reference::parse(r).ok())
+                .collect();
+            // The last tag of a repository takes that repository's digests with it.
+            if let Ok(removed) = Reference::parse(&reference) {
+                let repo = removed.repository();
+                let tag_left = remaining
+                    .iter()
+                    .any(|r| r.digest().is_none() && r.repository() == repo);
+                if removed.digest().is_none() && !tag_left {
+                    let (digests, others): (Vec<_>, Vec<_>) = remaining
+                        .into_iter()
+                        .partition(|r| r.digest().is_some() && r.repository() == repo);
+                    for d in digests {
+                        self.untag(&d.to_string(), &img, &mut out)?;
+                    }
+                    remaining = others;
+                }
+            }
+            if !remaining.is_empty() || any_user.is_some() {
                 return Ok(out);
             }
         } else {
-            if refs.len() > 1 && !force {
+            if refs.len() > 1 && !is_single_reference(&refs) && !force {
                 return Err(Error::conflict(format!(
                     "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
                     short(img.id.hex())
@@ -165,10 +180,72 @@ impl Engine {
                 break;
             }
             for v in victims {
+                let blob = self.storage.layer_blob(&v).ok().flatten();
                 self.storage.remove_layer(&v)?;
+                if let Some((digest, _)) = blob {
+                    self.remove_unused_blob(&digest);
+                }
                 removed.push(v);
             }
         }
         Ok(removed)
+    }
+
+    /// Removes a compressed layer blob (kept from a pull or push) once no layer records
+    /// it. Best effort: a blob left behind only costs disk space.
+    fn remove_unused_blob(&self, digest: &Digest) {
+        let used = self.storage.layers().iter().any(
+            |l| matches!(self.storage.layer_blob(&l.chain_id), Ok(Some((d, _))) if d == *digest),
+        );
+        if !used && self.storage.content().exists(digest) {
+            if let Err(e) = self.storage.content().remove(digest) {
+                tracing::warn!("removing blob {digest}: {e}");
+            }
+        }
+    }
+}
+
+/// dockerd's `isSingleReference`: one tag, or only digests, of one repository (possibly
+/// with that repository's digests beside the tag).
+fn is_single_reference(refs: &[String]) -> bool {
+    let parsed: Vec<Reference> = refs
+        .iter()
+        .filter_map(|r| Reference::parse(r).ok())
+        .collect();
+    if parsed.len() <= 1 {
+        return parsed.len() == 1;
+    }
+    let mut single: Option<&Reference> = None;
+    let mut digest_repos = std::collections::BTreeSet::new();
+    for r in &parsed {
+        if r.digest().is_some() {
+            digest_repos.insert(r.repository());
+        } else if single.is_none() {
+            single = Some(r);
+        } else {
+            return false;
+        }
+    }
+    let single = single.unwrap_or(&parsed[0]);
+    digest_repos.len() == 1 && digest_repos.contains(&single.repository())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_with_its_own_digests_is_a_single_reference() {
+        let tag = "127.0.0.1:5000/bb:v1".to_string();
+        let dig = format!("127.0.0.1:5000/bb@{}", Digest::of(b"m"));
+        let other = format!("127.0.0.1:5000/cc@{}", Digest::of(b"m"));
+        assert!(is_single_reference(std::slice::from_ref(&tag)));
+        assert!(is_single_reference(&[tag.clone(), dig.clone()]));
+        assert!(!is_single_reference(&[tag.clone(), other.clone()]));
+        assert!(!is_single_reference(&[
+            tag,
+            "127.0.0.1:5000/bb:v2".to_string()
+        ]));
+        assert!(!is_single_reference(&[dig, other]));
     }
 }

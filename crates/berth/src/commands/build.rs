@@ -352,6 +352,9 @@ pub async fn build(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
             Ok(w.total)
         });
     }
+    let registry_config =
+        crate::config::ConfigFile::load(&crate::config::config_dir(Some(&ctx.config_dir)))?
+            .registry_config_header();
     let client = ctx.client().await?.clone();
     let res = client
         .send(
@@ -361,7 +364,7 @@ pub async fn build(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
             channel_body(rx),
             &[
                 ("Content-Type", "application/x-tar".to_string()),
-                ("X-Registry-Config", "e30=".to_string()),
+                ("X-Registry-Config", registry_config),
             ],
         )
         .await;

@@ -282,7 +282,16 @@ fn safe_relative(name: &str) -> anyhow::Result<PathBuf> {
 
 /// Extracts a tar into `dir` (docker's `Untar` with `NoLchown` and
 /// `NoOverwriteDirNonDir`), renaming entries as `rebase` says.
-pub fn untar(r: impl Read, dir: &Path, rebase: Option<&(String, String)>) -> anyhow::Result<()> {
+/// Unpacks a tar at `dir` by docker's rules (the `rebase` renaming first), where entries marked by `berth_storage::fdpass` take their content from the
+/// next descriptor of `fds`; returns what those add to the plain stream's byte count.
+pub fn untar_with(
+    r: impl Read,
+    dir: &Path,
+    rebase: Option<&(String, String)>,
+    fds: Option<berth_storage::fdpass::FdQueue>,
+) -> anyhow::Result<i64> {
+    let mut extra = 0i64;
+    let mut buf = Vec::new();
     let mut ar = tar::Archive::new(r);
     ar.set_preserve_permissions(true);
     ar.set_preserve_mtime(true);
@@ -331,6 +340,16 @@ pub fn untar(r: impl Read, dir: &Path, rebase: Option<&(String, String)>) -> any
             std::fs::hard_link(dir.join(safe_relative(&link)?), &target)?;
             continue;
         }
+        if let Some(q) = fds.as_ref() {
+            if berth_storage::fdpass::is_from_fd(&mut entry)? {
+                let src = q
+                    .borrow_mut()
+                    .pop_front()
+                    .ok_or_else(|| anyhow::anyhow!("no descriptor came for {name:?}"))?;
+                extra += copy_passed_file(&entry, &src, &target, &mut buf)?;
+                continue;
+            }
+        }
         entry.unpack(&target)?;
         if kind.is_dir() {
             // Directory times are set after their contents are written.
@@ -347,7 +366,35 @@ pub fn untar(r: impl Read, dir: &Path, rebase: Option<&(String, String)>) -> any
             let _ = f.set_modified(t);
         }
     }
-    Ok(())
+    Ok(extra)
+}
+
+/// Writes a marked entry's file from the passed descriptor `src`, with the entry's mode
+/// and time (as `unpack` would); returns the bytes the content adds to the plain stream
+/// minus the marker's.
+fn copy_passed_file<R: Read>(
+    entry: &tar::Entry<'_, R>,
+    src: &std::os::fd::OwnedFd,
+    target: &Path,
+    buf: &mut Vec<u8>,
+) -> anyhow::Result<i64> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let h = entry.header();
+    if std::fs::symlink_metadata(target).is_ok() {
+        std::fs::remove_file(target)?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(target)?;
+    if buf.is_empty() {
+        buf.resize(1 << 20, 0);
+    }
+    let n = berth_storage::fdpass::copy_contents(src, &f, buf)?;
+    f.set_permissions(std::fs::Permissions::from_mode(h.mode()? & 0o7777))?;
+    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(h.mtime()?))?;
+    Ok(n.div_ceil(512) as i64 * 512 - 1024)
 }
 
 /// moby's `TarResourceRebase` for a local source: entries named after the source's last
@@ -565,6 +612,50 @@ async fn from_container(
             }
         }
     }
+    if dst != "-" {
+        if let Some(socket) = client.unix_socket() {
+            let api_path = format!(
+                "/v{}/containers/{}/berth-archive-fds?path={}",
+                client.version(),
+                esc(container),
+                esc(&src_path)
+            );
+            let (socket, dst2, src_path, rebase) = (
+                socket.to_path_buf(),
+                dst.clone(),
+                src_path.clone(),
+                rebase.clone(),
+            );
+            let done = tokio::task::spawn_blocking(move || -> anyhow::Result<Option<u64>> {
+                let Some((stat, reader)) = super::cp_fds::download(&socket, &api_path)? else {
+                    return Ok(None);
+                };
+                let fds = reader.queue();
+                let mut counted = Counting {
+                    inner: reader,
+                    total: Arc::new(AtomicU64::new(0)),
+                };
+                let total = counted.total.clone();
+                let src_info = CopyInfo {
+                    path: src_path,
+                    exists: true,
+                    is_dir: stat.is_dir(),
+                    rebase_name: rebase,
+                };
+                let extra = untar_copy(&mut counted, src_info, &dst2, Some(fds))?;
+                Ok(Some(
+                    total.load(Ordering::Relaxed).saturating_add_signed(extra),
+                ))
+            })
+            .await??;
+            if let Some(total) = done {
+                if !quiet {
+                    copied_line(total, &dst);
+                }
+                return Ok(());
+            }
+        }
+    }
     let res = client
         .send(
             hyper::Method::GET,
@@ -598,40 +689,50 @@ async fn from_container(
         rebase_name: rebase,
     };
     let total = Arc::new(AtomicU64::new(0));
-    let reader = Counting {
+    let mut reader = Counting {
         inner: body_reader(body),
         total: total.clone(),
     };
     let dst2 = dst.clone();
-    let result = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        // A followed link's entries carry the target's name; rename them back first.
-        let mut src_info = src_info;
-        let mut pre_rebase = None;
-        if !src_info.rebase_name.is_empty() {
-            let (_, base) = split_dir_entry(&src_info.path);
-            pre_rebase = Some((base, src_info.rebase_name.clone()));
-            src_info.path = format!(
-                "{}/{}",
-                split_dir_entry(&src_info.path).0,
-                src_info.rebase_name
-            );
-            src_info.rebase_name.clear();
-        }
-        let dst_info = local_destination(&dst2)?;
-        let prepared = prepare(&src_info, &dst_info)?;
-        let rebase = match (pre_rebase, prepared.rebase) {
-            (Some((a, _)), Some((_, new))) => Some((a, new)),
-            (Some(pre), None) => Some(pre),
-            (None, r) => r,
-        };
-        let res = untar(reader, Path::new(&prepared.dst_dir), rebase.as_ref());
-        res
+    let result = tokio::task::spawn_blocking(move || {
+        untar_copy(&mut reader, src_info, &dst2, None).map(drop)
     })
     .await?;
     if !quiet {
         copied_line(total.load(Ordering::Relaxed), &dst);
     }
     result
+}
+
+/// Unpacks a container's tar of `src_info` at the local `dst` by docker's copy rules;
+/// returns what passed descriptors add to the byte count.
+fn untar_copy(
+    reader: &mut dyn Read,
+    src_info: CopyInfo,
+    dst: &str,
+    fds: Option<berth_storage::fdpass::FdQueue>,
+) -> anyhow::Result<i64> {
+    // A followed link's entries carry the target's name; rename them back first.
+    let mut src_info = src_info;
+    let mut pre_rebase = None;
+    if !src_info.rebase_name.is_empty() {
+        let (_, base) = split_dir_entry(&src_info.path);
+        pre_rebase = Some((base, src_info.rebase_name.clone()));
+        src_info.path = format!(
+            "{}/{}",
+            split_dir_entry(&src_info.path).0,
+            src_info.rebase_name
+        );
+        src_info.rebase_name.clear();
+    }
+    let dst_info = local_destination(dst)?;
+    let prepared = prepare(&src_info, &dst_info)?;
+    let rebase = match (pre_rebase, prepared.rebase) {
+        (Some((a, _)), Some((_, new))) => Some((a, new)),
+        (Some(pre), None) => Some(pre),
+        (None, r) => r,
+    };
+    untar_with(reader, Path::new(&prepared.dst_dir), rebase.as_ref(), fds)
 }
 
 async fn to_container(
@@ -972,10 +1073,11 @@ mod tests {
         std::fs::create_dir(&out).unwrap();
         let dst = local_destination(&format!("{}/copy", out.display())).unwrap();
         let prepared = prepare(&src, &dst).unwrap();
-        untar(
+        untar_with(
             &tarball[..],
             Path::new(&prepared.dst_dir),
             prepared.rebase.as_ref(),
+            None,
         )
         .unwrap();
         assert_eq!(

@@ -589,8 +589,11 @@ pub async fn history(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
     let user = p.string("format");
     let format = match user.as_str() {
         _ if p.bool("quiet") => "{{.ID}}".to_string(),
-        "" | "table" => {
+        "" | "table" if human => {
             "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".to_string()
+        }
+        "" | "table" => {
+            "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".to_string()
         }
         f => f.to_string(),
     };
@@ -623,17 +626,20 @@ fn history_value(h: &Json, human: bool, trunc: bool) -> Value {
     } else {
         truncate_id(id)
     };
+    // Go's time.RFC3339 in the local zone, as docker's history prints it.
+    let created_at = chrono::TimeZone::timestamp_opt(&chrono::Local, created, 0)
+        .single()
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default();
     let created_since = if human {
         since(created)
     } else {
-        chrono::DateTime::from_timestamp(created, 0)
-            .map(|t| t.to_rfc3339())
-            .unwrap_or_default()
+        created_at.clone()
     };
     map([
         ("ID", str_value(id)),
         ("CreatedSince", str_value(created_since)),
-        ("CreatedAt", str_value(go_time_string(created))),
+        ("CreatedAt", str_value(created_at)),
         (
             "CreatedBy",
             str_value(if trunc {

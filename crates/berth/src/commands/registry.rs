@@ -280,6 +280,12 @@ pub fn render_search(results: &[Json], user_format: &str, trunc: bool) -> anyhow
 
 pub async fn search(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
     let term = &p.args[0];
+    if p.list("filter")
+        .iter()
+        .any(|f| f.starts_with("is-automated"))
+    {
+        eprintln!("WARNING: the \"is-automated\" filter is deprecated, and searching for \"is-automated=true\" will not yield any results in future.");
+    }
     let limit = p.string("limit");
     let limit: i64 = if limit.is_empty() {
         0
