@@ -3,6 +3,7 @@
 //! the API client and negotiates the API version on first use.
 
 mod changes;
+mod compose;
 mod container;
 mod cp;
 mod events;
@@ -570,6 +571,7 @@ pub type Group = (
 );
 
 pub const GROUPS: &[Group] = &[
+    ("compose", "Define and run multi-container applications", &[]),
     ("container", "Manage containers", &[]),
     ("image", "Manage images", &[]),
     ("system", "Manage berth", &[]),
@@ -621,6 +623,9 @@ fn group_help(cmd: &str, about: &str, subs: &[(&str, &str)]) -> String {
 
 /// Parses a command's flags and runs it.
 pub async fn dispatch(mut ctx: Ctx, cmd: &str, rest: Vec<String>) -> anyhow::Result<()> {
+    if cmd == "compose" {
+        return compose::compose(&mut ctx, rest).await;
+    }
     let group = GROUPS.iter().find(|(n, _, _)| *n == cmd);
     if let Some((_, about, subs)) = group {
         // Bare `berth volume` prints its help on stderr, `--help` on stdout.

@@ -1,0 +1,349 @@
+//! `build`, `pull` and `push` of service images, and the image steps of `up`.
+//!
+//! A build sends the service's context directory as a tar to the daemon's `POST /build`
+//! (the classic builder protocol, which berthd and dockerd both serve), tagged with the
+//! service's image name (`PROJECT-SERVICE` when the service has no `image`).
+
+use super::up::{id_of, image_id};
+use super::{Compose, Progress};
+use crate::client::{empty_body, Client};
+use crate::commands::esc;
+use crate::flags::Parsed;
+use berth_core::reference::Reference;
+use bytes::Bytes;
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// `build` flags that change a build.
+#[derive(Debug, Clone, Default)]
+pub struct BuildFlags {
+    pub no_cache: bool,
+    pub pull: bool,
+    pub quiet: bool,
+    pub args: Vec<String>,
+}
+
+fn auth_header(domain: &str) -> String {
+    let dir = crate::config::config_dir(None);
+    crate::config::ConfigFile::load(&dir)
+        .and_then(|cfg| crate::config::registry_auth_header(&cfg, domain))
+        .unwrap_or_else(|_| "e30=".to_string())
+}
+
+/// Pulls one image reference with progress; returns its id.
+pub async fn pull_one(c: &Compose, reference: &str, quiet: bool, progress: &Progress) -> anyhow::Result<String> {
+    let r = Reference::parse_with_default_tag(reference).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut q = vec![("fromImage", r.repository())];
+    if let Some(d) = r.digest() {
+        q.push(("tag", d.to_string()));
+    } else if let Some(t) = r.tag() {
+        q.push(("tag", t.to_string()));
+    }
+    let id = id_of("Image", reference);
+    progress.working(&id, "Pulling");
+    let result = async {
+        let res = c
+            .client
+            .send(
+                hyper::Method::POST,
+                "/images/create",
+                &q,
+                empty_body(),
+                &[("X-Registry-Auth", auth_header(r.domain()))],
+            )
+            .await?;
+        let mut body = res.into_body();
+        crate::progress::display(&mut body, true, false, true)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        image_id(&c.client, reference)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("pull of {reference} left no image"))
+    }
+    .await;
+    match result {
+        Ok(img) => {
+            progress.done(&id, "Pulled");
+            Ok(img)
+        }
+        Err(e) => {
+            progress.error(&id, "Error");
+            let _ = quiet;
+            Err(anyhow::anyhow!("pull access denied or image not found for {reference}: {e}"))
+        }
+    }
+}
+
+fn tar_header(meta: &std::fs::Metadata, typ: tar::EntryType, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(typ);
+    h.set_mode(meta.mode() & 0o7777);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(meta.mtime().max(0) as u64);
+    h.set_size(size);
+    h
+}
+
+/// The context directory as a tar (owners 0:0, modes and times kept), plus an inline
+/// Dockerfile when the service gives one.
+fn context_tar(dir: &Path, inline: Option<(&str, &str)>) -> std::io::Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    fn walk(tar: &mut tar::Builder<Vec<u8>>, root: &Path, rel: &str) -> std::io::Result<()> {
+        let dir = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
+        let mut names: Vec<String> = std::fs::read_dir(&dir)?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<std::io::Result<_>>()?;
+        names.sort();
+        for name in names {
+            let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            let path = root.join(&child);
+            let meta = std::fs::symlink_metadata(&path)?;
+            if meta.is_dir() {
+                let mut h = tar_header(&meta, tar::EntryType::Directory, 0);
+                tar.append_data(&mut h, format!("{child}/"), std::io::empty())?;
+                walk(tar, root, &child)?;
+            } else if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path)?;
+                let mut h = tar_header(&meta, tar::EntryType::Symlink, 0);
+                tar.append_link(&mut h, &child, target)?;
+            } else if meta.is_file() {
+                let mut h = tar_header(&meta, tar::EntryType::Regular, meta.len());
+                tar.append_data(&mut h, &child, std::fs::File::open(&path)?)?;
+            }
+        }
+        Ok(())
+    }
+    walk(&mut tar, dir, "")?;
+    if let Some((name, text)) = inline {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_size(text.len() as u64);
+        tar.append_data(&mut h, name, text.as_bytes())?;
+    }
+    tar.into_inner()
+}
+
+/// Builds one service's image; returns the new image's id.
+pub async fn build_service(c: &Compose, svc: &str, flags: &BuildFlags) -> anyhow::Result<String> {
+    let s = &c.project.services[svc];
+    let b = s
+        .build
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("service {svc:?} has no build section"))?;
+    let image = berth_compose::names::image_name(&c.project.name, svc, s);
+    let context = b.context.clone().unwrap_or_else(|| ".".into());
+    let mut q: Vec<(&str, String)> = vec![("t", image.clone())];
+    for t in &b.tags {
+        q.push(("t", t.clone()));
+    }
+    let mut args: BTreeMap<String, Option<String>> = b.args.clone();
+    for a in &flags.args {
+        match a.split_once('=') {
+            Some((k, v)) => args.insert(k.to_string(), Some(v.to_string())),
+            None => args.insert(a.clone(), std::env::var(a).ok()),
+        };
+    }
+    let args: BTreeMap<String, Option<String>> = args
+        .into_iter()
+        .map(|(k, v)| {
+            let v = v.or_else(|| c.project.environment.get(&k).cloned());
+            (k, v)
+        })
+        .collect();
+    if !args.is_empty() {
+        q.push(("buildargs", serde_json::to_string(&args)?));
+    }
+    if !b.labels.is_empty() {
+        q.push(("labels", serde_json::to_string(&b.labels)?));
+    }
+    if let Some(t) = &b.target {
+        q.push(("target", t.clone()));
+    }
+    if let Some(n) = &b.network {
+        q.push(("networkmode", n.clone()));
+    }
+    if let Some(shm) = b.shm_size {
+        q.push(("shmsize", shm.to_string()));
+    }
+    for h in &b.extra_hosts {
+        q.push(("extrahosts", h.clone()));
+    }
+    if flags.no_cache || b.no_cache == Some(true) {
+        q.push(("nocache", "1".into()));
+    }
+    if flags.pull || b.pull == Some(true) {
+        q.push(("pull", "1".into()));
+    }
+    if !b.cache_from.is_empty() {
+        q.push(("cachefrom", serde_json::to_string(&b.cache_from)?));
+    }
+    let body: Vec<u8>;
+    if context.contains("://") || context.starts_with("git@") {
+        q.push(("remote", context.clone()));
+        if let Some(f) = &b.dockerfile {
+            q.push(("dockerfile", f.clone()));
+        }
+        body = Vec::new();
+    } else {
+        let dir = Path::new(&context);
+        if !dir.is_dir() {
+            anyhow::bail!("service {svc:?}: build context {context} is not a directory");
+        }
+        let inline_name = ".berth-compose.Dockerfile";
+        let dockerfile = match (&b.dockerfile_inline, &b.dockerfile) {
+            (Some(_), _) => inline_name.to_string(),
+            (None, Some(f)) => f.clone(),
+            (None, None) => "Dockerfile".to_string(),
+        };
+        q.push(("dockerfile", dockerfile));
+        let dir = dir.to_path_buf();
+        let inline = b.dockerfile_inline.clone();
+        body = tokio::task::spawn_blocking(move || {
+            context_tar(&dir, inline.as_deref().map(|t| (inline_name, t)))
+        })
+        .await??;
+    }
+    if !flags.quiet {
+        eprintln!("Building {svc}");
+    }
+    let res = c
+        .client
+        .send(
+            hyper::Method::POST,
+            "/build",
+            &q,
+            crate::client::bytes_body(Bytes::from(body)),
+            &[
+                ("Content-Type", "application/x-tar".to_string()),
+                ("X-Registry-Config", "e30=".to_string()),
+            ],
+        )
+        .await?;
+    let mut stream = res.into_body();
+    let mut buf = Vec::new();
+    let mut out = std::io::stderr();
+    while let Some(chunk) = crate::client::next_chunk(&mut stream).await {
+        buf.extend_from_slice(&chunk?);
+        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            let Ok(m) = serde_json::from_slice::<Json>(&line) else { continue };
+            if let Some(e) = m.get("error").and_then(Json::as_str) {
+                anyhow::bail!("failed to build service {svc:?}: {e}");
+            }
+            if !flags.quiet {
+                if let Some(s) = m.get("stream").and_then(Json::as_str) {
+                    let _ = out.write_all(s.as_bytes());
+                }
+            }
+        }
+    }
+    image_id(&c.client, &image)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("build of service {svc:?} did not produce {image}"))
+}
+
+pub async fn build_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
+    c.check_services(&p.args)?;
+    let mut services: Vec<String> = if p.bool("with-dependencies") {
+        berth_compose::graph::with_dependencies(&c.project, &p.args).into_iter().collect()
+    } else {
+        c.selected(&p.args)
+    };
+    services.retain(|s| c.project.services.get(s).is_some_and(|x| x.build.is_some()));
+    let flags = BuildFlags {
+        no_cache: p.bool("no-cache"),
+        pull: p.bool("pull"),
+        quiet: p.bool("quiet"),
+        args: p.list("build-arg"),
+    };
+    for svc in services {
+        build_service(c, &svc, &flags).await?;
+    }
+    Ok(())
+}
+
+pub async fn pull_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
+    c.check_services(&p.args)?;
+    let services: Vec<String> = if p.bool("include-deps") {
+        berth_compose::graph::with_dependencies(&c.project, &p.args).into_iter().collect()
+    } else {
+        c.selected(&p.args)
+    };
+    let progress = c.progress();
+    let mut refs: BTreeMap<String, ()> = BTreeMap::new();
+    for svc in &services {
+        let s = &c.project.services[svc];
+        if s.image.is_none() || (p.bool("ignore-buildable") && s.build.is_some()) {
+            continue;
+        }
+        let r = berth_compose::names::image_name(&c.project.name, svc, s);
+        if p.string("policy") == "missing" && image_id(&c.client, &r).await?.is_some() {
+            continue;
+        }
+        refs.insert(r, ());
+    }
+    let jobs = refs.keys().map(|r| pull_one(c, r, p.bool("quiet"), &progress));
+    let results = futures_util::future::join_all(jobs).await;
+    progress.finish();
+    let errors: Vec<String> = results.into_iter().filter_map(|r| r.err().map(|e| e.to_string())).collect();
+    if !errors.is_empty() && !p.bool("ignore-pull-failures") {
+        anyhow::bail!("{}", errors.join("\n"));
+    }
+    Ok(())
+}
+
+async fn push_one(client: &Client, reference: &str) -> anyhow::Result<()> {
+    let r = Reference::parse_with_default_tag(reference).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut q = Vec::new();
+    if let Some(t) = r.tag() {
+        q.push(("tag", t.to_string()));
+    }
+    let res = client
+        .send(
+            hyper::Method::POST,
+            &format!("/images/{}/push", esc(&r.familiar_repository())),
+            &q,
+            empty_body(),
+            &[("X-Registry-Auth", auth_header(r.domain()))],
+        )
+        .await?;
+    let mut body = res.into_body();
+    crate::progress::display(&mut body, true, false, true)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
+pub async fn push_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
+    c.check_services(&p.args)?;
+    let services: Vec<String> = if p.bool("include-deps") {
+        berth_compose::graph::with_dependencies(&c.project, &p.args).into_iter().collect()
+    } else {
+        c.selected(&p.args)
+    };
+    let progress = c.progress();
+    let mut errors = Vec::new();
+    for svc in services {
+        let s = &c.project.services[&svc];
+        let Some(image) = s.image.clone() else { continue };
+        let id = id_of("Image", &image);
+        progress.working(&id, "Pushing");
+        match push_one(&c.client, &image).await {
+            Ok(()) => progress.done(&id, "Pushed"),
+            Err(e) => {
+                progress.error(&id, "Error");
+                errors.push(format!("failed to push {image}: {e}"));
+            }
+        }
+    }
+    progress.finish();
+    if !errors.is_empty() && !p.bool("ignore-push-failures") {
+        anyhow::bail!("{}", errors.join("\n"));
+    }
+    Ok(())
+}
