@@ -242,7 +242,9 @@ networks:
     assert_eq!(d.inspect("v1multi_web_1", "{{.HostConfig.Memory}}"), "67108864");
     let logs = docker_compose(&d, &p, &["logs", "--no-color", "db"]);
     assert!(logs.stdout.contains("db up"), "{}", logs.stdout);
-    let run = docker_compose(&d, &p, &["run", "--rm", "-T", "job", "echo", "one-off"]);
+    // dockerpty (under docker-compose 1.x on Python 3) attaches lazily, after the start,
+    // so a command that prints at once races its attach, against dockerd too.
+    let run = docker_compose(&d, &p, &["run", "--rm", "-T", "job", "sh", "-c", "sleep 0.5; echo one-off"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("one-off"), "{}", run.stdout);
     let down = docker_compose(&d, &p, &["down", "-v"]);

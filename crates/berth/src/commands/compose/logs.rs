@@ -185,11 +185,15 @@ pub async fn attach_until_done(
         let r = r.clone();
         let svc = service_of(&r.name);
         tokio::spawn(async move {
+            let since = match r.started.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()) {
+                Some(d) => format!("{}.{:09}", d.as_secs(), d.subsec_nanos()),
+                None => "start".to_string(),
+            };
             let q = [
                 ("stdout", "1".to_string()),
                 ("stderr", "1".to_string()),
                 ("follow", "1".to_string()),
-                ("since", "start".to_string()),
+                ("since", since),
             ];
             let _ = stream_logs(&client, &r.id, &q, &printer, idx, &r.name).await;
             let code = super::up::wait_exit(&client, &r.id).await.unwrap_or(-1);
@@ -213,7 +217,19 @@ pub async fn attach_until_done(
                 if opts.abort {
                     println!("Aborting on container exit...");
                     stop_all(c, session, &opts.timeout).await?;
-                    let code = if opts.exit_code_from.is_empty() { code as i32 } else { exit_code_from.unwrap_or(0) };
+                    if opts.exit_code_from.is_empty() {
+                        return Ok(code as i32);
+                    }
+                    if let Some(code) = exit_code_from {
+                        return Ok(code);
+                    }
+                    // The selected service was stopped by the abort: its code is the one it
+                    // exited with then.
+                    let ready = session.ready.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    let mut code = 0;
+                    for r in ready.get(&opts.exit_code_from).into_iter().flatten() {
+                        code = super::up::wait_exit(&c.client, &r.id).await.unwrap_or(-1) as i32;
+                    }
                     return Ok(code);
                 }
                 if remaining == 0 {

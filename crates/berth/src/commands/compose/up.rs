@@ -106,6 +106,10 @@ pub struct Ready {
     pub id: String,
     pub name: String,
     pub running: bool,
+    /// When this `up` asked the daemon to start it (client clock): attached `up` shows
+    /// output from then on. The daemon records `StartedAt` only after the process runs,
+    /// so a quick process's first lines come before it.
+    pub started: Option<std::time::SystemTime>,
 }
 
 /// The state shared by the tasks of one `up`.
@@ -412,6 +416,7 @@ async fn create_container(
         id,
         name,
         running: false,
+        started: None,
     })
 }
 
@@ -531,6 +536,7 @@ async fn converge_service(s: Arc<Session>, svc: String) -> anyhow::Result<()> {
                         id: container.id,
                         name: container.name,
                         running: matches!(container.state.as_str(), "running" | "restarting"),
+                        started: None,
                     },
                 ))),
                 Action::Remove { container } => {
@@ -638,13 +644,14 @@ async fn start_service(s: Arc<Session>, svc: String) -> anyhow::Result<()> {
             let id = id_of("Container", &r.name);
             if r.running {
                 s.progress.done(&id, "Running");
-                return Ok(());
+                return Ok(None);
             }
             s.progress.working(&id, "Starting");
+            let at = std::time::SystemTime::now();
             match post_ok(&s.client, &ctr_path(&r.id, "start"), &[]).await {
                 Ok(()) => {
                     s.progress.done(&id, "Started");
-                    Ok(())
+                    Ok(Some((r.id, at)))
                 }
                 Err(e) => {
                     s.progress.error(&id, "Error");
@@ -653,11 +660,15 @@ async fn start_service(s: Arc<Session>, svc: String) -> anyhow::Result<()> {
             }
         }
     });
-    futures_util::future::try_join_all(jobs).await?;
+    let started: BTreeMap<String, std::time::SystemTime> =
+        futures_util::future::try_join_all(jobs).await?.into_iter().flatten().collect();
     let mut ready = s.ready.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(list) = ready.get_mut(&svc) {
         for r in list {
             r.running = true;
+            if let Some(at) = started.get(&r.id) {
+                r.started = Some(*at);
+            }
         }
     }
     Ok(())
@@ -870,6 +881,7 @@ pub async fn start_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
                 id: x.id.clone(),
                 name: x.name.clone(),
                 running: x.running(),
+                started: None,
             });
         }
     }
