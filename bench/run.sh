@@ -3,7 +3,9 @@
 # writes bench/results/latest.json. Needs root and release binaries:
 #   cargo build --release -p berthd -p berth
 #   cargo rustc --release -p berth-shim --bin berth-shim -- -C target-feature=+crt-static
-#   bench/run.sh [scenario...]     (scenarios: run exec ps memory net; default all)
+#   bench/run.sh [scenario...]     (scenarios: run exec ps memory files net build; default all)
+# `files`: `cp` of a 1 GiB tree of 10,000 files into and out of a running container, and
+# `commit` of a container with 200 MB of changes.
 # `net` restarts both daemons with bridge networking (see lib.sh) and measures
 # container-to-container and host-to-published-port throughput (iperf3), connect latency
 # through a published port, and `run --rm` on a user-defined network.
@@ -13,7 +15,7 @@ RUNS=${RUNS:-20}
 WARMUP=${WARMUP:-3}
 OUT=$REPO/bench/results
 mkdir -p "$OUT"
-scenarios=("$@"); [ ${#scenarios[@]} -gt 0 ] || scenarios=(run exec ps memory net)
+scenarios=("$@"); [ ${#scenarios[@]} -gt 0 ] || scenarios=(run exec ps memory files net build)
 IPERF_SECS=${IPERF_SECS:-5}
 trap stop_daemons EXIT
 [ -n "${BENCH_KEEP:-}" ] && trap - EXIT
@@ -91,6 +93,52 @@ PY
       printf '%-28s berth-shim %6s KiB   containerd-shim %6s KiB\n' "per-container monitor RSS" "$bs" "$ds"
       berth rm -f $(berth ps -q) >/dev/null; dock rm -f $(dock ps -q) >/dev/null
       ;;
+    files)
+      tree=$BENCH_DIR/tree
+      python3 - "$tree" <<'PY'
+import os, sys
+root = sys.argv[1]
+block = os.urandom(1 << 20)
+for d in range(100):
+    os.makedirs(f"{root}/d{d:02}", exist_ok=True)
+    for f in range(100):
+        n = 107374  # 10,000 files of ~105 KiB: 1 GiB
+        off = (d * 100 + f) * 7919 % ((1 << 20) - n)
+        with open(f"{root}/d{d:02}/f{f:02}", "wb") as fh:
+            fh.write(block[off:off + n])
+PY
+      berth run -d --name cpt busybox sleep 100000 >/dev/null
+      dock run -d --name cpt busybox sleep 100000 >/dev/null
+      files_bench() { # name, berth command, docker command, berth prepare, docker prepare
+        local json=$BENCH_DIR/$1.json
+        hyperfine -N -w 1 -r "${FILE_RUNS:-5}" --export-json "$json" \
+          --prepare "$4" "$2" --prepare "$5" "$3" >/dev/null
+        local b d; b=$(median_ms "$json" 0); d=$(median_ms "$json" 1)
+        add "{\"scenario\":\"$1\",\"berth_ms\":$b,\"docker_ms\":$d}"
+        printf '%-28s berth %8s ms   docker %8s ms   ratio %5.2f\n' "$1" "$b" "$d" "$(python3 -c "print($b/$d)")"
+      }
+      files_bench cp-in-1gib-10k-files \
+        "$BIN/berth -H unix://$BERTH_SOCK cp $tree cpt:/data" \
+        "$DOCKER_CLI -H unix://$DOCKER_SOCK cp $tree cpt:/data" \
+        "$BIN/berth -H unix://$BERTH_SOCK exec cpt rm -rf /data" \
+        "$DOCKER_CLI -H unix://$DOCKER_SOCK exec cpt rm -rf /data"
+      files_bench cp-out-1gib-10k-files \
+        "$BIN/berth -H unix://$BERTH_SOCK cp cpt:/data $BENCH_DIR/out-berth" \
+        "$DOCKER_CLI -H unix://$DOCKER_SOCK cp cpt:/data $BENCH_DIR/out-docker" \
+        "rm -rf $BENCH_DIR/out-berth" "rm -rf $BENCH_DIR/out-docker"
+      berth rm -f cpt >/dev/null; dock rm -f cpt >/dev/null
+      rm -rf "$tree" "$BENCH_DIR/out-berth" "$BENCH_DIR/out-docker"
+      berth run -d --name cm busybox sh -c 'head -c 209715200 /dev/urandom > /big; sleep 100000' >/dev/null
+      dock run -d --name cm busybox sh -c 'head -c 209715200 /dev/urandom > /big; sleep 100000' >/dev/null
+      until [ "$(berth exec cm stat -c %s /big 2>/dev/null)" = 209715200 ] && [ "$(dock exec cm stat -c %s /big 2>/dev/null)" = 209715200 ]; do sleep 0.5; done
+      sleep 1
+      files_bench commit-200mb \
+        "$BIN/berth -H unix://$BERTH_SOCK commit cm bench-commit" \
+        "$DOCKER_CLI -H unix://$DOCKER_SOCK commit cm bench-commit" \
+        "sh -c '$BIN/berth -H unix://$BERTH_SOCK rmi bench-commit >/dev/null 2>&1; true'" \
+        "sh -c '$DOCKER_CLI -H unix://$DOCKER_SOCK rmi bench-commit >/dev/null 2>&1; true'"
+      berth rm -f cm >/dev/null; dock rm -f cm >/dev/null
+      ;;
     net)
       stop_daemons
       BENCH_NET=1
@@ -129,6 +177,40 @@ PY
       bench run-rm-user-network \
         "$BIN/berth -H unix://$BERTH_SOCK run --rm --network benchnet busybox true" \
         "$DOCKER_CLI -H unix://$DOCKER_SOCK run --rm --network benchnet busybox true"
+    build)
+      # The classic builder on both sides (the docker CLI here has no buildx).
+      export DOCKER_BUILDKIT=0
+      ctx=$BENCH_DIR/build-ctx; mkdir -p "$ctx"
+      head -c 20M /dev/urandom > "$ctx/data.bin"
+      cat > "$ctx/Dockerfile" <<'DF'
+FROM busybox
+COPY data.bin /data/
+RUN echo built > /built
+ENV APP=bench
+WORKDIR /app
+CMD ["sh"]
+DF
+      berth build -t bench-build "$ctx" >/dev/null; dock build -t bench-build "$ctx" >/dev/null 2>&1
+      bench build-cached-5-steps \
+        "$BIN/berth -H unix://$BERTH_SOCK build -t bench-build $ctx" \
+        "$DOCKER_CLI -H unix://$DOCKER_SOCK build -t bench-build $ctx"
+      RUNS=${BUILD_RUNS:-5} WARMUP=1 bench build-cold-5-steps \
+        "$BIN/berth -H unix://$BERTH_SOCK build --no-cache -t bench-cold $ctx" \
+        "$DOCKER_CLI -H unix://$DOCKER_SOCK build --no-cache -t bench-cold $ctx"
+      par=$BENCH_DIR/build-par; mkdir -p "$par"
+      cat > "$par/Dockerfile" <<'DF'
+FROM busybox AS a
+RUN sleep 2 && echo a > /a
+FROM busybox AS b
+RUN sleep 2 && echo b > /b
+FROM busybox
+COPY --from=a /a /a
+COPY --from=b /b /b
+DF
+      RUNS=${BUILD_RUNS:-3} WARMUP=0 bench build-two-2s-stages \
+        "$BIN/berth -H unix://$BERTH_SOCK build --no-cache -t bench-par $par" \
+        "$DOCKER_CLI -H unix://$DOCKER_SOCK build --no-cache -t bench-par $par"
+      echo "  (two independent 2 s stages: the sum is 4000 ms)"
       ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac

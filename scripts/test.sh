@@ -8,4 +8,4 @@ if [ "$(id -u)" = 0 ]; then scripts/deps.sh; fi
 export PATH="$HOME/.cargo/bin:$PATH"
 # The end-to-end tests drive the real binaries: build them first, in the test profile's dir.
 cargo build --locked --workspace --bins
-cargo test --locked --workspace -- "$@"
+cargo test --locked --workspace --no-fail-fast -- "$@"

@@ -9,6 +9,7 @@ use berth_core::image::Image;
 use berth_core::network::{EndpointRequest, Network};
 use berth_core::volume::Volume;
 use berth_core::{Error, Result};
+use berth_engine::build::{BuildMessage, BuildRequest};
 use berth_engine::containers::archive::PathStat;
 use berth_engine::containers::attach::AttachOptions;
 use berth_engine::containers::commit::CommitContainer;
@@ -274,6 +275,17 @@ pub trait ImageBackend: Send + Sync + 'static {
     }
 }
 
+pub trait BuildBackend: Send + Sync + 'static {
+    /// Reads the context and starts the build; the build streams on the receiver.
+    fn build(
+        &self,
+        _req: BuildRequest,
+        _context: Box<dyn Read + Send>,
+    ) -> impl Future<Output = Result<mpsc::Receiver<BuildMessage>>> + Send {
+        async { unsupported("build") }
+    }
+}
+
 pub trait SystemBackend: Send + Sync + 'static {
     fn facts(&self) -> SystemFacts;
     fn subscribe_events(&self) -> (Vec<Event>, broadcast::Receiver<Event>);
@@ -284,13 +296,20 @@ pub trait SystemBackend: Send + Sync + 'static {
 
 /// Everything the full router needs.
 pub trait Backend:
-    ContainerBackend + ExecBackend + ImageBackend + VolumeBackend + NetworkBackend + SystemBackend
+    ContainerBackend
+    + ExecBackend
+    + ImageBackend
+    + BuildBackend
+    + VolumeBackend
+    + NetworkBackend
+    + SystemBackend
 {
 }
 impl<
         T: ContainerBackend
             + ExecBackend
             + ImageBackend
+            + BuildBackend
             + VolumeBackend
             + NetworkBackend
             + SystemBackend,
@@ -562,6 +581,17 @@ impl ImageBackend for EngineBackend {
         Ok(Box::new(move |w: &mut dyn std::io::Write| {
             e.write_save(&plan, w)
         }))
+    }
+}
+
+impl BuildBackend for EngineBackend {
+    fn build(
+        &self,
+        req: BuildRequest,
+        context: Box<dyn Read + Send>,
+    ) -> impl Future<Output = Result<mpsc::Receiver<BuildMessage>>> + Send {
+        let e = self.0.clone();
+        async move { e.build(req, context).await }
     }
 }
 

@@ -36,6 +36,12 @@ CREATE TABLE IF NOT EXISTS volumes (
     name TEXT PRIMARY KEY,
     doc TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS build_cache (
+    parent TEXT NOT NULL,
+    cache_key TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    PRIMARY KEY (parent, cache_key)
+);
 "#;
 
 /// One row of the images table.
@@ -237,6 +243,40 @@ impl Db {
         })
     }
 
+    // ---- build cache: (parent image, step key) → image a build made ----
+
+    pub fn build_cache_get(&self, parent: &str, key: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT image_id FROM build_cache WHERE parent = ?1 AND cache_key = ?2",
+                params![parent, key],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    pub fn build_cache_put(&self, parent: &str, key: &str, image_id: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO build_cache(parent, cache_key, image_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(parent, cache_key) DO UPDATE SET image_id = excluded.image_id",
+                params![parent, key, image_id],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn build_cache_delete(&self, parent: &str, key: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM build_cache WHERE parent = ?1 AND cache_key = ?2",
+                params![parent, key],
+            )
+            .map(|_| ())
+        })
+    }
+
     /// (ref, image id, kind) of every reference.
     pub fn refs(&self) -> Result<Vec<(String, String, String)>> {
         self.with(|c| {
@@ -276,6 +316,21 @@ mod tests {
         assert_eq!(db.refs().unwrap()[0].1, "sha256:bb");
         db.delete_image("sha256:bb").unwrap();
         assert!(db.refs().unwrap().is_empty());
+    }
+
+    #[test]
+    fn build_cache_entries_are_replaced_and_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("b.db")).unwrap();
+        assert_eq!(db.build_cache_get("sha256:p", "k").unwrap(), None);
+        db.build_cache_put("sha256:p", "k", "sha256:a").unwrap();
+        db.build_cache_put("sha256:p", "k", "sha256:b").unwrap();
+        assert_eq!(
+            db.build_cache_get("sha256:p", "k").unwrap().as_deref(),
+            Some("sha256:b")
+        );
+        db.build_cache_delete("sha256:p", "k").unwrap();
+        assert_eq!(db.build_cache_get("sha256:p", "k").unwrap(), None);
     }
 
     #[test]

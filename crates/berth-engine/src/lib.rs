@@ -3,9 +3,11 @@
 //! [`Engine`] composes the state database ([`db`]), the storage (layers, snapshots), the OCI
 //! runtime and the per-container shims into services, one module per resource:
 //! [`containers`] (lifecycle, attach, logs, exec), [`images`] (store, import, load, save,
-//! tag, remove), [`events`] and [`system`]. Services take domain commands and return domain
-//! types from `berth-core`; they never see HTTP, Docker's JSON, or API versions.
+//! tag, remove), [`build`] (Dockerfile builds), [`events`] and [`system`]. Services take
+//! domain commands and return domain types from `berth-core`; they never see HTTP, Docker's
+//! JSON, or API versions.
 
+pub mod build;
 pub mod config;
 pub mod containers;
 pub mod db;

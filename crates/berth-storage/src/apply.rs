@@ -68,7 +68,8 @@ pub(crate) struct Applied {
 struct TapState {
     pos: u64,
     skip: Option<(u64, u64)>,
-    hasher: Hasher,
+    /// `None` when nobody needs the diff_id (`cp` into a container).
+    hasher: Option<Hasher>,
     recipe: Option<RecipeWriter>,
     recipe_ok: bool,
     recipe_err: Option<io::Error>,
@@ -118,7 +119,9 @@ impl<R: Read> Read for Tap<R> {
         let n = self.inner.read(buf)?;
         let data = &buf[..n];
         let mut st = self.state.borrow_mut();
-        st.hasher.update(data);
+        if let Some(h) = st.hasher.as_mut() {
+            h.update(data);
+        }
         let start = st.pos;
         let end = start + n as u64;
         match st.skip {
@@ -142,16 +145,18 @@ pub(crate) fn apply_tar(
     mode: WhiteoutMode,
     recipe: Option<&Path>,
 ) -> Result<Applied> {
-    apply_tar_owned(input, dest, mode, recipe, None)
+    apply_tar_owned(input, dest, mode, recipe, None, true)
 }
 
-/// [`apply_tar`] with every entry owned by `owner` when given.
+/// [`apply_tar`] with every entry owned by `owner` when given; without `hash` the
+/// returned diff_id is that of nothing (callers that only extract skip the work).
 pub(crate) fn apply_tar_owned(
     input: impl Read,
     dest: &Path,
     mode: WhiteoutMode,
     recipe: Option<&Path>,
     owner: Option<(u32, u32)>,
+    hash: bool,
 ) -> Result<Applied> {
     let (_, plain) = decompress(input).map_err(|source| StorageError::LayerRead { source })?;
     let recipe_writer = match recipe {
@@ -161,7 +166,7 @@ pub(crate) fn apply_tar_owned(
     let state = Rc::new(RefCell::new(TapState {
         pos: 0,
         skip: None,
-        hasher: Hasher::new(),
+        hasher: hash.then(Hasher::new),
         recipe_ok: recipe_writer.is_some(),
         recipe: recipe_writer,
         recipe_err: None,
@@ -206,7 +211,7 @@ pub(crate) fn apply_tar_owned(
             st.recipe.take(),
             st.recipe_err.take(),
             st.recipe_ok,
-            std::mem::take(&mut st.hasher),
+            st.hasher.take().unwrap_or_default(),
         )
     };
     if let Some(e) = recipe_err {

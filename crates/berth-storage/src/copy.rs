@@ -14,7 +14,7 @@ use std::path::Path;
 /// Unpacks `tar` (plain, gzip, zstd, bzip2 or xz) into the directory `dest`. With
 /// `owner`, every entry gets that uid and gid instead of the archive's.
 pub fn extract_into(tar: impl Read, dest: &Path, owner: Option<(u32, u32)>) -> Result<()> {
-    apply_tar_owned(tar, dest, WhiteoutMode::Plain, None, owner)?;
+    apply_tar_owned(tar, dest, WhiteoutMode::Plain, None, owner, false)?;
     Ok(())
 }
 

@@ -136,7 +136,7 @@ pub fn bytes_body(b: impl Into<Bytes>) -> Body {
 pub fn reader_body<R: AsyncRead + Unpin + Send + Sync + 'static>(r: R) -> Body {
     use tokio::io::AsyncReadExt;
     let stream = futures_util::stream::unfold(r, |mut r| async move {
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; 256 * 1024];
         match r.read(&mut buf).await {
             Ok(0) => None,
             Ok(n) => {

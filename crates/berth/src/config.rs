@@ -116,7 +116,7 @@ impl ConfigFile {
         let mut buf = Vec::new();
         let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
         let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-        serde::Serialize::serialize(&self.doc, &mut ser)?;
+        serde::Serialize::serialize(&docker_key_order(&self.doc), &mut ser)?;
         let tmp = self.path.with_extension("json.tmp");
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -251,6 +251,54 @@ impl ConfigFile {
     pub fn stores_in_file(&self, server: &str) -> bool {
         self.helper_for(server).is_none()
     }
+}
+
+/// The docker CLI writes its config struct's fields in declaration order; keys it does not
+/// know follow in the order they were read.
+const DOCKER_CONFIG_KEYS: &[&str] = &[
+    "auths",
+    "HttpHeaders",
+    "psFormat",
+    "imagesFormat",
+    "networksFormat",
+    "pluginsFormat",
+    "volumesFormat",
+    "statsFormat",
+    "detachKeys",
+    "credsStore",
+    "credHelpers",
+    "serviceInspectFormat",
+    "servicesFormat",
+    "tasksFormat",
+    "secretFormat",
+    "configFormat",
+    "nodesFormat",
+    "pruneFilters",
+    "proxies",
+    "experimental",
+    "currentContext",
+    "cliPluginsExtraDirs",
+    "plugins",
+    "aliases",
+    "features",
+];
+
+fn docker_key_order(doc: &Json) -> Json {
+    let Some(obj) = doc.as_object() else {
+        return doc.clone();
+    };
+    let mut out = serde_json::Map::new();
+    for k in DOCKER_CONFIG_KEYS {
+        if let Some(v) = obj.get(*k) {
+            out.insert((*k).to_string(), v.clone());
+        }
+    }
+    for (k, v) in obj {
+        if !out.contains_key(k) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Json::Object(out)
 }
 
 /// A `docker-credential-<name>` helper.
@@ -486,7 +534,7 @@ mod tests {
         h.store(&ac).unwrap();
         assert_eq!(
             std::fs::read_to_string(&store).unwrap(),
-            r#"{"Secret":"s","ServerURL":"r.example","Username":"u"}"#
+            r#"{"ServerURL":"r.example","Username":"u","Secret":"s"}"#
         );
         assert_eq!(h.get("r.example").unwrap(), ac);
         h.erase("r.example").unwrap();

@@ -34,7 +34,7 @@ pub fn routes<B: Backend>() -> Router<Arc<B>> {
 }
 
 /// The request body as a blocking reader (for the storage code on blocking threads).
-fn body_reader(req: Request) -> Box<dyn Read + Send> {
+pub(crate) fn body_reader(req: Request) -> Box<dyn Read + Send> {
     let stream = req
         .into_body()
         .into_data_stream()

@@ -1,5 +1,6 @@
 //! The route table: one file per resource.
 
+pub mod build;
 pub mod containers;
 pub mod exec;
 pub mod images;
@@ -22,6 +23,7 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
         .merge(images::routes::<B>())
         .merge(volumes::routes::<B>())
         .merge(networks::routes::<B>())
+        .merge(build::routes::<B>())
         .fallback(not_found)
         .with_state(backend)
 }

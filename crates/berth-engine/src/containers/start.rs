@@ -382,7 +382,7 @@ impl Engine {
 
     /// Gives crun the container's seccomp program compiled in advance (once per distinct
     /// filter, then cached), so it does not compile it again for every container.
-    fn attach_compiled_seccomp(&self, spec: &mut oci_spec::runtime::Spec) -> Result<()> {
+    pub(crate) fn attach_compiled_seccomp(&self, spec: &mut oci_spec::runtime::Spec) -> Result<()> {
         let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().clone()) else {
             return Ok(());
         };

@@ -299,14 +299,24 @@ impl Engine {
             });
         }
         rows.reverse();
-        if let Some(top) = rows.first_mut() {
-            top.id = img.id.to_string();
-            top.tags = img
+        // As Docker: the newest row is the image, each older one its parent while the
+        // parent is here (local builds make one image per step); `<missing>` after that.
+        let mut cur = Some(img);
+        for row in rows.iter_mut() {
+            let Some(i) = cur.take() else { break };
+            row.id = i.id.to_string();
+            row.tags = i
                 .repo_tags
                 .iter()
                 .filter_map(|t| Reference::parse(t).ok())
                 .map(|r| r.familiar())
                 .collect();
+            cur = i
+                .config
+                .parent
+                .parse::<Digest>()
+                .ok()
+                .and_then(|p| self.images.by_id(&p));
         }
         Ok(rows)
     }

@@ -676,18 +676,23 @@ async fn to_container(
     } else {
         let src_info = local_source(&src, follow)?;
         let prepared = prepare(&src_info, &dst_info)?;
-        let (r, w) = tokio::io::duplex(64 * 1024);
+        let (r, w) = tokio::io::duplex(1 << 20);
         let rebase = prepared.rebase.clone();
         let counter = total.clone();
         let rt = tokio::runtime::Handle::current();
         std::thread::spawn(move || {
-            let w = tokio_util_bridge::SyncWriter::new(rt, w);
+            // Large writes: every write to the bridge is a hand-off to the runtime.
+            let w = std::io::BufWriter::with_capacity(
+                1 << 20,
+                tokio_util_bridge::SyncWriter::new(rt, w),
+            );
             let mut w = CountingWriter {
                 inner: w,
                 total: counter,
             };
             let top = rebase.as_ref().map(|(_, new)| new.as_str());
-            let res = tar_local(&src_info, top, &mut w);
+            let res = tar_local(&src_info, top, &mut w)
+                .and_then(|()| std::io::Write::flush(&mut w.inner).map_err(Into::into));
             if let Err(e) = res {
                 eprintln!("{e:#}");
             }

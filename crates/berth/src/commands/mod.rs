@@ -2,6 +2,7 @@
 //! management aliases (`container ls` = `ps`, `image rm` = `rmi`), and [`Ctx`], which owns
 //! the API client and negotiates the API version on first use.
 
+mod build;
 mod changes;
 mod compose;
 mod container;
@@ -27,6 +28,7 @@ pub const SUMMARY: &[(&str, &str)] = &[
         "attach",
         "Attach local standard input, output, and error streams to a running container",
     ),
+    ("build", "Build an image from a Dockerfile"),
     ("create", "Create a new container"),
     ("exec", "Execute a command in a running container"),
     ("history", "Show the history of an image"),
@@ -348,6 +350,38 @@ pub fn command(name: &str) -> Option<Command> {
             v("platform", None, "string", "Push a platform-specific manifest as a single-platform image to the registry."),
             b("quiet", Some('q'), "Suppress verbose output"),
         ]),
+        "build" => cmd("build [OPTIONS] PATH | URL | -", "Build an image from a Dockerfile", "berth image build, berth build, berth builder build", Exact(1), vec![
+            l("add-host", None, "Add a custom host-to-IP mapping (\"host:ip\")"),
+            l("build-arg", None, "Set build-time variables"),
+            v("cache-from", None, "strings", "Images to consider as cache sources"),
+            v("cgroup-parent", None, "string", "Set the parent cgroup for the \"RUN\" instructions during build"),
+            b("compress", None, "Compress the build context using gzip"),
+            vd("cpu-period", None, "int", "0", "Limit the CPU CFS (Completely Fair Scheduler) period"),
+            vd("cpu-quota", None, "int", "0", "Limit the CPU CFS (Completely Fair Scheduler) quota"),
+            vd("cpu-shares", Some('c'), "int", "0", "CPU shares (relative weight)"),
+            v("cpuset-cpus", None, "string", "CPUs in which to allow execution (0-3, 0,1)"),
+            v("cpuset-mems", None, "string", "MEMs in which to allow execution (0-3, 0,1)"),
+            b("disable-content-trust", None, "Skip image verification"),
+            v("file", Some('f'), "string", "Name of the Dockerfile (Default is \"PATH/Dockerfile\")"),
+            b("force-rm", None, "Always remove intermediate containers"),
+            v("iidfile", None, "string", "Write the image ID to the file"),
+            v("isolation", None, "string", "Container isolation technology"),
+            l("label", None, "Set metadata for an image"),
+            v("memory", Some('m'), "bytes", "Memory limit"),
+            v("memory-swap", None, "bytes", "Swap limit equal to memory plus swap: -1 to enable unlimited swap"),
+            vd("network", None, "string", "default", "Set the networking mode for the RUN instructions during build"),
+            b("no-cache", None, "Do not use cache when building the image"),
+            v("platform", None, "string", "Set platform if server is multi-platform capable"),
+            b("pull", None, "Always attempt to pull a newer version of the image"),
+            b("quiet", Some('q'), "Suppress the build output and print image ID on success"),
+            default_true(b("rm", None, "Remove intermediate containers after a successful build")),
+            l("security-opt", None, "Security options"),
+            v("shm-size", None, "bytes", "Size of \"/dev/shm\""),
+            b("squash", None, "Squash newly built layers into a single new layer"),
+            l("tag", Some('t'), "Name and optionally a tag in the \"name:tag\" format"),
+            v("target", None, "string", "Set the target build stage to build."),
+            l("ulimit", None, "Ulimit options"),
+        ]),
         "version" => cmd("version [OPTIONS]", "Show the Docker version information", "", Args::None, vec![format_flag("Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template")]),
         "info" => cmd("info [OPTIONS]", "Display system-wide information", "berth system info, berth info", Args::None, vec![format_flag("Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template")]),
         "volume create" => cmd("create [OPTIONS] [VOLUME]", "Create a volume", "", Range(0, 1), vec![
@@ -494,10 +528,13 @@ fn resolve(cmd: &str, rest: &[String]) -> Option<(&'static str, String, usize)> 
             ("image", "rm" | "remove") => Some("rmi"),
             ("image", "inspect") => Some("image inspect"),
             ("image", "prune") => Some("image prune"),
-            ("image", s) => ["tag", "save", "load", "import", "pull", "push", "history"]
-                .into_iter()
-                .find(|c| *c == s),
+            ("image", s) => [
+                "tag", "save", "load", "import", "pull", "push", "history", "build",
+            ]
+            .into_iter()
+            .find(|c| *c == s),
             ("system", "info") => Some("info"),
+            ("builder", "build") => Some("build"),
             ("system", "df") => Some("system df"),
             ("system", "events") => Some("events"),
             ("volume", "ls" | "list") => Some("volume ls"),
@@ -575,6 +612,11 @@ pub const GROUPS: &[Group] = &[
     ("container", "Manage containers", &[]),
     ("image", "Manage images", &[]),
     ("system", "Manage berth", &[]),
+    (
+        "builder",
+        "Manage builds",
+        &[("build", "Build an image from a Dockerfile")],
+    ),
     (
         "volume",
         "Manage volumes",
@@ -728,6 +770,7 @@ pub async fn dispatch(mut ctx: Ctx, cmd: &str, rest: Vec<String>) -> anyhow::Res
         "save" => image::save(&mut ctx, &p).await,
         "load" => image::load(&mut ctx, &p).await,
         "import" => image::import(&mut ctx, &p).await,
+        "build" => build::build(&mut ctx, &p).await,
         "pull" => image::pull(&mut ctx, &p).await,
         "push" => image::push(&mut ctx, &p).await,
         "version" => system::version(&mut ctx, &p).await,
