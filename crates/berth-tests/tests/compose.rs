@@ -622,3 +622,116 @@ fn berth_compose_and_docker_compose_manage_the_same_project() {
     assert!(ids(&d, "label=com.docker.compose.project=shared").is_empty());
     assert!(!networks(&d).contains("shared_default"));
 }
+
+#[test]
+fn built_services_reach_each_other_by_name_and_volumes_persist() {
+    if !require_root() {
+        return;
+    }
+    let d = TestDaemon::start();
+    let p = ProjectDir::new(&d, "webapp");
+    p.write(
+        "web/Dockerfile",
+        "FROM busybox\nARG GREETING=hi\nCOPY . /ctx\nRUN mkdir -p /www && echo \"$GREETING from web\" > /www/index.html\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
+    );
+    p.write("web/secret.txt", "not sent\n");
+    p.write("web/.dockerignore", "secret.txt\n");
+    p.write("site/note", "bind note\n");
+    let file = |extra: &str| {
+        format!(
+            r#"services:
+  web:
+    build:
+      context: ./web
+      args:
+        GREETING: hello
+    stop_signal: SIGKILL
+{extra}volumes:
+  data:
+"#
+        )
+    };
+    let client = r#"  client:
+    image: busybox
+    command: sh -c 'until timeout 5 wget -qO- http://web:8080/ >> /data/got; do sleep 0.2; done; cat /host/note; exec sleep 1000'
+    stop_signal: SIGKILL
+    depends_on: [web]
+    volumes:
+      - data:/data
+      - ./site:/host:ro
+"#;
+    p.write("compose.yaml", &file(client));
+    let build = compose(&d, &p, &["build"]).ok();
+    assert!(build.stderr.contains("Successfully tagged webapp-web:latest"), "{}", build.stderr);
+    let ctx = d.berth(&["run", "--rm", "webapp-web", "ls", "-a", "/ctx"]).ok();
+    assert!(ctx.stdout.contains("Dockerfile") && !ctx.stdout.contains("secret.txt"), "{}", ctx.stdout);
+
+    // Follow the client's logs while the project comes up: it fetches from web by name.
+    let mut follow = d.berth_cmd(&["compose", "logs", "-f", "client"]);
+    follow.current_dir(p.path()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    compose(&d, &p, &["up", "-d"]).ok();
+    let follow = follow.spawn().unwrap();
+    assert!(d.wait_until(20, || compose(&d, &p, &["logs", "client"]).stdout.contains("bind note")));
+    let got = compose(&d, &p, &["exec", "-T", "client", "cat", "/data/got"]).ok();
+    assert_eq!(got.out(), "hello from web");
+    compose(&d, &p, &["stop", "client"]).ok();
+    let followed = follow.wait_with_output().unwrap();
+    assert!(followed.status.success());
+    assert!(
+        String::from_utf8_lossy(&followed.stdout).contains("webapp-client-1  | bind note"),
+        "{}",
+        String::from_utf8_lossy(&followed.stdout)
+    );
+
+    // The named volume outlives `down` and comes back with the next `up`.
+    compose(&d, &p, &["down"]).ok();
+    compose(&d, &p, &["up", "-d"]).ok();
+    assert!(d.wait_until(20, || {
+        compose(&d, &p, &["exec", "-T", "client", "cat", "/data/got"]).stdout.lines().count() == 2
+    }));
+
+    // A service dropped from the file is an orphan: warned about, then removed on request.
+    p.write("compose.yaml", &file(""));
+    let warned = compose(&d, &p, &["up", "-d"]).ok();
+    assert!(warned.stderr.contains("Found orphan containers ([webapp-client-1])"), "{}", warned.stderr);
+    let removed = compose(&d, &p, &["up", "-d", "--remove-orphans"]).ok();
+    assert!(removed.stderr.contains(" Container webapp-client-1  Removed"), "{}", removed.stderr);
+
+    let down = compose(&d, &p, &["down", "-v", "--rmi", "local"]).ok();
+    assert!(down.stderr.contains(" Volume webapp_data  Removed"), "{}", down.stderr);
+    assert!(down.stderr.contains(" Image webapp-web  Removed"), "{}", down.stderr);
+    assert!(ids(&d, "label=com.docker.compose.project=webapp").is_empty());
+    assert!(!volumes(&d).contains("webapp_data"));
+    assert!(!networks(&d).contains("webapp_default"));
+    let images = d.berth(&["images", "--format", "{{.Repository}}"]).ok();
+    assert!(!images.stdout.contains("webapp-web"), "{}", images.stdout);
+}
+
+#[test]
+fn project_names_come_from_the_directory_flag_or_environment() {
+    if !require_root() {
+        return;
+    }
+    let d = TestDaemon::start();
+    let p = ProjectDir::new(&d, "My_Dir.1");
+    p.write("compose.yml", "services:\n  s:\n    image: busybox\n    command: sleep 1000\n    stop_signal: SIGKILL\n");
+    compose(&d, &p, &["up", "-d"]).ok();
+    assert_eq!(d.inspect("my_dir1-s-1", "{{index .Config.Labels \"com.docker.compose.project\"}}"), "my_dir1");
+    compose(&d, &p, &["-p", "flagged", "up", "-d"]).ok();
+    let mut env_up = d.berth_cmd(&["compose", "up", "-d"]);
+    env_up.current_dir(p.path()).env("COMPOSE_PROJECT_NAME", "fromenv");
+    assert_eq!(output(env_up).code, 0);
+    let ls = compose(&d, &p, &["ls", "--format", "json"]).ok();
+    let rows: serde_json::Value = serde_json::from_str(ls.out()).unwrap();
+    let names: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["Name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["flagged", "fromenv", "my_dir1"]);
+    // `config` prints the normalized model; `pull` skips images already present.
+    let cfg = compose(&d, &p, &["config"]).ok();
+    assert!(cfg.stdout.starts_with("name: my_dir1\n"), "{}", cfg.stdout);
+    assert!(cfg.stdout.contains("    image: busybox"), "{}", cfg.stdout);
+    compose(&d, &p, &["pull", "--policy", "missing"]).ok();
+    for name in ["flagged", "fromenv", "my_dir1"] {
+        compose(&d, &p, &["-p", name, "down"]).ok();
+    }
+    assert!(ids(&d, "label=com.docker.compose.project").is_empty());
+}

@@ -14,7 +14,6 @@ use bytes::Bytes;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// `build` flags that change a build.
@@ -75,57 +74,6 @@ pub async fn pull_one(c: &Compose, reference: &str, quiet: bool, progress: &Prog
             Err(anyhow::anyhow!("pull access denied or image not found for {reference}: {e}"))
         }
     }
-}
-
-fn tar_header(meta: &std::fs::Metadata, typ: tar::EntryType, size: u64) -> tar::Header {
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(typ);
-    h.set_mode(meta.mode() & 0o7777);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(meta.mtime().max(0) as u64);
-    h.set_size(size);
-    h
-}
-
-/// The context directory as a tar (owners 0:0, modes and times kept), plus an inline
-/// Dockerfile when the service gives one.
-fn context_tar(dir: &Path, inline: Option<(&str, &str)>) -> std::io::Result<Vec<u8>> {
-    let mut tar = tar::Builder::new(Vec::new());
-    fn walk(tar: &mut tar::Builder<Vec<u8>>, root: &Path, rel: &str) -> std::io::Result<()> {
-        let dir = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
-        let mut names: Vec<String> = std::fs::read_dir(&dir)?
-            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
-            .collect::<std::io::Result<_>>()?;
-        names.sort();
-        for name in names {
-            let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-            let path = root.join(&child);
-            let meta = std::fs::symlink_metadata(&path)?;
-            if meta.is_dir() {
-                let mut h = tar_header(&meta, tar::EntryType::Directory, 0);
-                tar.append_data(&mut h, format!("{child}/"), std::io::empty())?;
-                walk(tar, root, &child)?;
-            } else if meta.file_type().is_symlink() {
-                let target = std::fs::read_link(&path)?;
-                let mut h = tar_header(&meta, tar::EntryType::Symlink, 0);
-                tar.append_link(&mut h, &child, target)?;
-            } else if meta.is_file() {
-                let mut h = tar_header(&meta, tar::EntryType::Regular, meta.len());
-                tar.append_data(&mut h, &child, std::fs::File::open(&path)?)?;
-            }
-        }
-        Ok(())
-    }
-    walk(&mut tar, dir, "")?;
-    if let Some((name, text)) = inline {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_mode(0o644);
-        h.set_size(text.len() as u64);
-        tar.append_data(&mut h, name, text.as_bytes())?;
-    }
-    tar.into_inner()
 }
 
 /// Builds one service's image; returns the new image's id.
@@ -190,23 +138,16 @@ pub async fn build_service(c: &Compose, svc: &str, flags: &BuildFlags) -> anyhow
         }
         body = Vec::new();
     } else {
-        let dir = Path::new(&context);
-        if !dir.is_dir() {
+        if !Path::new(&context).is_dir() {
             anyhow::bail!("service {svc:?}: build context {context} is not a directory");
         }
-        let inline_name = ".berth-compose.Dockerfile";
-        let dockerfile = match (&b.dockerfile_inline, &b.dockerfile) {
-            (Some(_), _) => inline_name.to_string(),
-            (None, Some(f)) => f.clone(),
-            (None, None) => "Dockerfile".to_string(),
-        };
-        q.push(("dockerfile", dockerfile));
-        let dir = dir.to_path_buf();
-        let inline = b.dockerfile_inline.clone();
-        body = tokio::task::spawn_blocking(move || {
-            context_tar(&dir, inline.as_deref().map(|t| (inline_name, t)))
+        let (file, inline) = (b.dockerfile.clone(), b.dockerfile_inline.clone());
+        let (tar, dockerfile) = tokio::task::spawn_blocking(move || {
+            crate::commands::build::service_context(&context, file.as_deref(), inline.as_deref())
         })
         .await??;
+        q.push(("dockerfile", dockerfile));
+        body = tar;
     }
     if !flags.quiet {
         eprintln!("Building {svc}");
