@@ -90,14 +90,26 @@ fn bind_string(source: &str, v: &ServiceVolume) -> String {
 
 impl Project {
     /// Every label Docker Compose puts on a service's container.
-    pub fn container_labels(&self, service: &str, s: &Service, number: u64, oneoff: bool) -> BTreeMap<String, String> {
+    pub fn container_labels(
+        &self,
+        service: &str,
+        s: &Service,
+        number: u64,
+        oneoff: bool,
+    ) -> BTreeMap<String, String> {
         let mut l = s.labels.clone();
         l.insert(names::PROJECT.into(), self.name.clone());
         l.insert(names::SERVICE.into(), service.into());
         l.insert(names::NUMBER.into(), number.to_string());
-        l.insert(names::ONEOFF.into(), if oneoff { "True" } else { "False" }.into());
+        l.insert(
+            names::ONEOFF.into(),
+            if oneoff { "True" } else { "False" }.into(),
+        );
         l.insert(names::CONFIG_HASH.into(), names::config_hash(s));
-        l.insert(names::WORKING_DIR.into(), self.working_dir.display().to_string());
+        l.insert(
+            names::WORKING_DIR.into(),
+            self.working_dir.display().to_string(),
+        );
         l.insert(
             names::CONFIG_FILES.into(),
             self.config_files
@@ -134,9 +146,21 @@ impl Project {
 
     /// A service's networks in the order they are connected: by `priority` (highest
     /// first), then by key.
-    pub fn service_networks(&self, s: &Service) -> Vec<(String, Option<crate::model::ServiceNetwork>)> {
-        let mut nets: Vec<_> = s.networks.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        nets.sort_by_key(|(k, v)| (std::cmp::Reverse(v.as_ref().and_then(|n| n.priority).unwrap_or(0)), k.clone()));
+    pub fn service_networks(
+        &self,
+        s: &Service,
+    ) -> Vec<(String, Option<crate::model::ServiceNetwork>)> {
+        let mut nets: Vec<_> = s
+            .networks
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        nets.sort_by_key(|(k, v)| {
+            (
+                std::cmp::Reverse(v.as_ref().and_then(|n| n.priority).unwrap_or(0)),
+                k.clone(),
+            )
+        });
         nets
     }
 
@@ -149,7 +173,8 @@ impl Project {
             message,
         };
         let container_of = |svc: &str, key: &str| {
-            (cx.container_of)(svc).ok_or_else(|| err(key, format!("service {svc:?} has no container")))
+            (cx.container_of)(svc)
+                .ok_or_else(|| err(key, format!("service {svc:?} has no container")))
         };
         let mut labels = self.container_labels(cx.service, s, cx.number, cx.oneoff);
         if let Some(id) = &cx.image_id {
@@ -181,8 +206,17 @@ impl Project {
         for v in &s.volumes {
             match v.kind.as_str() {
                 "bind" => {
-                    let src = v.source.clone().ok_or_else(|| err("volumes", format!("bind mount on {} has no source", v.target)))?;
-                    let create = v.bind.as_ref().and_then(|b| b.create_host_path).unwrap_or(false);
+                    let src = v.source.clone().ok_or_else(|| {
+                        err(
+                            "volumes",
+                            format!("bind mount on {} has no source", v.target),
+                        )
+                    })?;
+                    let create = v
+                        .bind
+                        .as_ref()
+                        .and_then(|b| b.create_host_path)
+                        .unwrap_or(false);
                     if create {
                         binds.push(bind_string(&src, v));
                     } else {
@@ -212,7 +246,8 @@ impl Project {
                     },
                 },
                 "tmpfs" => {
-                    let mut m = json!({"Type": "tmpfs", "Target": v.target, "ReadOnly": v.read_only});
+                    let mut m =
+                        json!({"Type": "tmpfs", "Target": v.target, "ReadOnly": v.read_only});
                     if let Some(t) = &v.tmpfs {
                         let mut o = Map::new();
                         if let Some(size) = t.size {
@@ -225,7 +260,12 @@ impl Project {
                     }
                     mounts.push(m);
                 }
-                other => return Err(err("volumes", format!("volume type {other:?} is not supported"))),
+                other => {
+                    return Err(err(
+                        "volumes",
+                        format!("volume type {other:?} is not supported"),
+                    ))
+                }
             }
         }
         for (key, refs, defined, dir) in [
@@ -235,14 +275,19 @@ impl Project {
             for r in refs {
                 let obj = defined.get(&r.source).cloned().unwrap_or_default();
                 let file = obj.file.ok_or_else(|| {
-                    err(key, format!("{:?}: only file-based {key} are supported", r.source))
+                    err(
+                        key,
+                        format!("{:?}: only file-based {key} are supported", r.source),
+                    )
                 })?;
                 let target = match &r.target {
                     Some(t) if t.starts_with('/') => t.clone(),
                     Some(t) => format!("{dir}{t}"),
                     None => format!("{dir}{}", r.source),
                 };
-                mounts.push(json!({"Type": "bind", "Source": file, "Target": target, "ReadOnly": true}));
+                mounts.push(
+                    json!({"Type": "bind", "Source": file, "Target": target, "ReadOnly": true}),
+                );
             }
         }
         let mut tmpfs = Map::new();
@@ -251,7 +296,10 @@ impl Project {
             tmpfs.insert(path.to_string(), json!(opts));
         }
 
-        let restart = match (&s.restart, s.deploy.as_ref().and_then(|d| d.restart_policy.as_ref())) {
+        let restart = match (
+            &s.restart,
+            s.deploy.as_ref().and_then(|d| d.restart_policy.as_ref()),
+        ) {
             (Some(r), _) => {
                 let (name, count) = match r.split_once(':') {
                     Some((n, c)) => (n.to_string(), c.parse::<i64>().unwrap_or(0)),
@@ -271,11 +319,22 @@ impl Project {
             (None, None) => json!({"Name": "", "MaximumRetryCount": 0}),
         };
 
-        let limits = s.deploy.as_ref().and_then(|d| d.resources.as_ref()).and_then(|r| r.limits.as_ref());
-        let reservations = s.deploy.as_ref().and_then(|d| d.resources.as_ref()).and_then(|r| r.reservations.as_ref());
+        let limits = s
+            .deploy
+            .as_ref()
+            .and_then(|d| d.resources.as_ref())
+            .and_then(|r| r.limits.as_ref());
+        let reservations = s
+            .deploy
+            .as_ref()
+            .and_then(|d| d.resources.as_ref())
+            .and_then(|r| r.reservations.as_ref());
         let memory = s.mem_limit.or(limits.and_then(|l| l.memory)).unwrap_or(0);
         let cpus = s.cpus.or(limits.and_then(|l| l.cpus)).unwrap_or(0.0);
-        let reservation = s.mem_reservation.or(reservations.and_then(|r| r.memory)).unwrap_or(0);
+        let reservation = s
+            .mem_reservation
+            .or(reservations.and_then(|r| r.memory))
+            .unwrap_or(0);
         let pids = s.pids_limit.or(limits.and_then(|l| l.pids));
 
         let mut host = Map::new();
@@ -319,12 +378,18 @@ impl Project {
         host.insert("CpuShares".into(), json!(s.cpu_shares.unwrap_or(0)));
         host.insert("CpuPeriod".into(), json!(s.cpu_period.unwrap_or(0)));
         host.insert("CpuQuota".into(), json!(s.cpu_quota.unwrap_or(0)));
-        host.insert("CpusetCpus".into(), json!(s.cpuset.clone().unwrap_or_default()));
+        host.insert(
+            "CpusetCpus".into(),
+            json!(s.cpuset.clone().unwrap_or_default()),
+        );
         if let Some(p) = pids {
             host.insert("PidsLimit".into(), json!(p));
         }
         if let Some(l) = &s.logging {
-            host.insert("LogConfig".into(), json!({"Type": l.driver.clone().unwrap_or_default(), "Config": l.options}));
+            host.insert(
+                "LogConfig".into(),
+                json!({"Type": l.driver.clone().unwrap_or_default(), "Config": l.options}),
+            );
         }
         if !s.sysctls.is_empty() {
             host.insert("Sysctls".into(), json!(s.sysctls));
@@ -447,8 +512,14 @@ impl Project {
         host.insert("NetworkMode".into(), json!(mode));
 
         let mut body = Map::new();
-        body.insert("Hostname".into(), json!(s.hostname.clone().unwrap_or_default()));
-        body.insert("Domainname".into(), json!(s.domainname.clone().unwrap_or_default()));
+        body.insert(
+            "Hostname".into(),
+            json!(s.hostname.clone().unwrap_or_default()),
+        );
+        body.insert(
+            "Domainname".into(),
+            json!(s.domainname.clone().unwrap_or_default()),
+        );
         body.insert("User".into(), json!(s.user.clone().unwrap_or_default()));
         body.insert("AttachStdin".into(), json!(false));
         body.insert("AttachStdout".into(), json!(false));
@@ -502,7 +573,10 @@ impl Project {
         if !anonymous.is_empty() {
             body.insert("Volumes".into(), Value::Object(anonymous));
         }
-        body.insert("WorkingDir".into(), json!(s.working_dir.clone().unwrap_or_default()));
+        body.insert(
+            "WorkingDir".into(),
+            json!(s.working_dir.clone().unwrap_or_default()),
+        );
         body.insert("Labels".into(), json!(labels));
         if let Some(sig) = &s.stop_signal {
             body.insert("StopSignal".into(), json!(sig));
@@ -515,7 +589,10 @@ impl Project {
         }
         body.insert("HostConfig".into(), Value::Object(host));
         let endpoints: Map<String, Value> = networks.iter().cloned().collect();
-        body.insert("NetworkingConfig".into(), json!({"EndpointsConfig": endpoints}));
+        body.insert(
+            "NetworkingConfig".into(),
+            json!({"EndpointsConfig": endpoints}),
+        );
         Ok(CreateSpec {
             body: Value::Object(body),
             networks,

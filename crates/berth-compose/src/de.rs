@@ -38,16 +38,15 @@ pub(crate) fn expected<E: serde::de::Error>(what: &str, v: &Value) -> E {
 pub(crate) fn from_value<T: serde::de::DeserializeOwned, E: serde::de::Error>(
     v: Value,
 ) -> Result<T, E> {
-    serde_json::from_value(v).map_err(|e| E::custom(crate::load::unknown_key_message(&e.to_string())))
+    serde_json::from_value(v)
+        .map_err(|e| E::custom(crate::load::unknown_key_message(&e.to_string())))
 }
 
 pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let v = Value::deserialize(d)?;
     match v {
         Value::Null => Ok(None),
-        v => scalar(&v)
-            .map(Some)
-            .ok_or_else(|| expected("a string", &v)),
+        v => scalar(&v).map(Some).ok_or_else(|| expected("a string", &v)),
     }
 }
 
@@ -69,7 +68,10 @@ pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
     let v = Value::deserialize(d)?;
     match &v {
         Value::Null => Ok(None),
-        Value::Number(n) => n.as_i64().map(Some).ok_or_else(|| expected("an integer", &v)),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| expected("an integer", &v)),
         Value::String(s) => s
             .trim()
             .parse()
@@ -107,9 +109,7 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid size: {s:?}"))?;
+    let n: f64 = num.parse().map_err(|_| format!("invalid size: {s:?}"))?;
     let mult: f64 = match unit.trim() {
         "" | "b" => 1.0,
         "k" | "kb" | "kib" => 1024.0,
@@ -281,9 +281,9 @@ pub fn env_map<'de, D: Deserializer<'de>>(
             .into_iter()
             .map(|(k, v)| match v {
                 Value::Null => Ok((k, None)),
-                v => scalar(&v)
-                    .map(|s| (k.clone(), Some(s)))
-                    .ok_or_else(|| D::Error::custom(format!("{k}: {}", expected::<D::Error>("a string", &v)))),
+                v => scalar(&v).map(|s| (k.clone(), Some(s))).ok_or_else(|| {
+                    D::Error::custom(format!("{k}: {}", expected::<D::Error>("a string", &v)))
+                }),
             })
             .collect(),
         Value::Array(items) => items

@@ -27,7 +27,10 @@ pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<
             None => (line.trim(), None),
         };
         if key.is_empty() || key.contains(char::is_whitespace) {
-            return Err(format!("line {}: unexpected character in variable name {key:?}", n + 1));
+            return Err(format!(
+                "line {}: unexpected character in variable name {key:?}",
+                n + 1
+            ));
         }
         let known = |k: &str| {
             out.iter()
@@ -48,7 +51,9 @@ pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<
                                 acc.push('\n');
                                 acc.push_str(l);
                             }
-                            None => return Err(format!("line {}: unterminated quoted value", n + 1)),
+                            None => {
+                                return Err(format!("line {}: unterminated quoted value", n + 1))
+                            }
                         }
                     }
                     let end = acc.find('\'').unwrap_or(acc.len());
@@ -61,7 +66,9 @@ pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<
                                 acc.push('\n');
                                 acc.push_str(l);
                             }
-                            None => return Err(format!("line {}: unterminated quoted value", n + 1)),
+                            None => {
+                                return Err(format!("line {}: unterminated quoted value", n + 1))
+                            }
                         }
                     }
                     let end = closing_quote(&acc).unwrap_or(acc.len());

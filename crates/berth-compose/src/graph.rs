@@ -10,7 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The services `s` needs started before it (among `known`).
 pub fn dependencies(s: &Service, known: &dyn Fn(&str) -> bool) -> BTreeSet<String> {
     let mut out: BTreeSet<String> = s.depends_on.keys().cloned().collect();
-    if let Some(other) = s.network_mode.as_deref().and_then(|m| m.strip_prefix("service:")) {
+    if let Some(other) = s
+        .network_mode
+        .as_deref()
+        .and_then(|m| m.strip_prefix("service:"))
+    {
         out.insert(other.to_string());
     }
     for vf in &s.volumes_from {
@@ -73,13 +77,15 @@ pub fn order(p: &Project) -> Result<Vec<String>> {
     }
     for n in deps.keys() {
         let mut stack = Vec::new();
-        visit(n, &deps, &mut state, &mut stack, &mut out, &mut done).map_err(|cycle| Error::Cycle {
-            file: p
-                .services
-                .get(&cycle[0])
-                .map(|s| s.source_file.clone())
-                .unwrap_or_else(|| p.main_file()),
-            cycle: cycle.join(" -> "),
+        visit(n, &deps, &mut state, &mut stack, &mut out, &mut done).map_err(|cycle| {
+            Error::Cycle {
+                file: p
+                    .services
+                    .get(&cycle[0])
+                    .map(|s| s.source_file.clone())
+                    .unwrap_or_else(|| p.main_file()),
+                cycle: cycle.join(" -> "),
+            }
         })?;
     }
     Ok(out)

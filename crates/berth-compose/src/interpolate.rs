@@ -303,9 +303,10 @@ mod tests {
 
     #[test]
     fn trees_are_interpolated_and_errors_name_the_path() {
-        let mut doc: Value =
-            yaml_serde::from_str("services:\n  web:\n    image: \"busybox:${TAG}\"\n    ports: [\"${P:?no port}:80\"]\n")
-                .unwrap();
+        let mut doc: Value = yaml_serde::from_str(
+            "services:\n  web:\n    image: \"busybox:${TAG}\"\n    ports: [\"${P:?no port}:80\"]\n",
+        )
+        .unwrap();
         let lookup = |k: &str| (k == "TAG").then(|| "1".to_string());
         let err = interpolate_tree(&mut doc, "", &lookup, &mut |_| {}).unwrap_err();
         assert_eq!(err.0, "services.web.ports[0]");

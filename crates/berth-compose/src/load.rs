@@ -106,7 +106,11 @@ fn find_files(start: &Path) -> Option<Vec<PathBuf>> {
     while let Some(d) = dir {
         if let Some(base) = FILE_NAMES.iter().map(|n| d.join(n)).find(|p| p.is_file()) {
             let mut files = vec![base];
-            if let Some(o) = OVERRIDE_NAMES.iter().map(|n| d.join(n)).find(|p| p.is_file()) {
+            if let Some(o) = OVERRIDE_NAMES
+                .iter()
+                .map(|n| d.join(n))
+                .find(|p| p.is_file())
+            {
                 files.push(o);
             }
             return Some(files);
@@ -116,7 +120,10 @@ fn find_files(start: &Path) -> Option<Vec<PathBuf>> {
     None
 }
 
-fn read_env_file(path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, Option<String>)>> {
+fn read_env_file(
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, Option<String>)>> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         file: display(path),
         source,
@@ -243,9 +250,13 @@ impl Loader<'_> {
         name: &str,
         stack: &mut Vec<String>,
     ) -> Result<Service> {
-        let svc = file.services.get(name).cloned().ok_or_else(|| Error::NoSuchService {
-            name: name.to_string(),
-        })?;
+        let svc = file
+            .services
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::NoSuchService {
+                name: name.to_string(),
+            })?;
         let Some(ext) = svc.extends.clone() else {
             return Ok(svc);
         };
@@ -309,7 +320,11 @@ fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value, file: &Path, path: &str) -> Result<T> {
+fn from_json<T: serde::de::DeserializeOwned>(
+    v: serde_json::Value,
+    file: &Path,
+    path: &str,
+) -> Result<T> {
     serde_json::from_value(v).map_err(|e| Error::Invalid {
         file: display(file),
         path: path.to_string(),
@@ -320,7 +335,10 @@ fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value, file: &Path, 
 fn expand_home(p: &str, env: &BTreeMap<String, String>) -> String {
     match p.strip_prefix('~') {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => {
-            format!("{}{rest}", env.get("HOME").map(String::as_str).unwrap_or("/root"))
+            format!(
+                "{}{rest}",
+                env.get("HOME").map(String::as_str).unwrap_or("/root")
+            )
         }
         _ => p.to_string(),
     }
@@ -391,7 +409,12 @@ impl Project {
             opts.env_files.iter().map(|f| cwd.join(f)).collect()
         };
         for f in &env_files {
-            let lookup = |k: &str| opts.environ.get(k).cloned().or_else(|| dotenv.get(k).cloned());
+            let lookup = |k: &str| {
+                opts.environ
+                    .get(k)
+                    .cloned()
+                    .or_else(|| dotenv.get(k).cloned())
+            };
             let entries = read_env_file(f, &lookup)?;
             for (k, v) in entries {
                 if let Some(v) = v {
@@ -405,7 +428,13 @@ impl Project {
         let files: Vec<PathBuf> = if !opts.files.is_empty() {
             opts.files
                 .iter()
-                .map(|f| if f == Path::new("-") { f.clone() } else { cwd.join(f) })
+                .map(|f| {
+                    if f == Path::new("-") {
+                        f.clone()
+                    } else {
+                        cwd.join(f)
+                    }
+                })
                 .collect()
         } else if let Some(list) = env.get("COMPOSE_FILE").filter(|s| !s.is_empty()) {
             let sep = env
@@ -414,9 +443,20 @@ impl Project {
                 .unwrap_or(':');
             list.split(sep).map(|f| early_dir.join(f)).collect()
         } else {
-            find_files(&early_dir).ok_or_else(|| Error::NoFile { dir: early_dir.clone() })?
+            find_files(&early_dir).ok_or_else(|| Error::NoFile {
+                dir: early_dir.clone(),
+            })?
         };
-        let files: Vec<PathBuf> = files.iter().map(|f| if f == Path::new("-") { f.clone() } else { clean(f) }).collect();
+        let files: Vec<PathBuf> = files
+            .iter()
+            .map(|f| {
+                if f == Path::new("-") {
+                    f.clone()
+                } else {
+                    clean(f)
+                }
+            })
+            .collect();
         let first_dir = files
             .iter()
             .find(|f| *f != Path::new("-"))
@@ -455,11 +495,15 @@ impl Project {
             let dir = if path == Path::new("-") {
                 project_dir.clone()
             } else {
-                path.parent().map(Path::to_path_buf).unwrap_or_else(|| project_dir.clone())
+                path.parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| project_dir.clone())
             };
             loader.resolve_extends(&mut file, path, &dir)?;
             for (name, s) in &file.services {
-                service_files.entry(name.clone()).or_insert_with(|| s.source_file.clone());
+                service_files
+                    .entry(name.clone())
+                    .or_insert_with(|| s.source_file.clone());
             }
             let json = to_json(&file);
             match &mut merged {
@@ -509,7 +553,12 @@ impl Project {
         // Profiles.
         let mut active: BTreeSet<String> = opts.profiles.iter().cloned().collect();
         if let Some(p) = env.get("COMPOSE_PROFILES") {
-            active.extend(p.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string));
+            active.extend(
+                p.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            );
         }
         let mut services = BTreeMap::new();
         let mut disabled = BTreeMap::new();
@@ -639,7 +688,10 @@ impl Project {
         for (name, s) in &self.services {
             let err = |key: &str, message: String| Self::service_error(s, name, key, message);
             if s.image.is_none() && s.build.is_none() {
-                return Err(err("image", "has neither an image nor a build context specified".into()));
+                return Err(err(
+                    "image",
+                    "has neither an image nor a build context specified".into(),
+                ));
             }
             for dep in s.depends_on.keys() {
                 if !self.services.contains_key(dep) {
@@ -655,13 +707,19 @@ impl Project {
             }
             for net in s.networks.keys() {
                 if !self.networks.contains_key(net) {
-                    return Err(err("networks", format!("refers to undefined network {net:?}")));
+                    return Err(err(
+                        "networks",
+                        format!("refers to undefined network {net:?}"),
+                    ));
                 }
             }
             if let Some(mode) = &s.network_mode {
                 if let Some(other) = mode.strip_prefix("service:") {
                     if !self.services.contains_key(other) {
-                        return Err(err("network_mode", format!("refers to undefined service {other:?}")));
+                        return Err(err(
+                            "network_mode",
+                            format!("refers to undefined service {other:?}"),
+                        ));
                     }
                 }
                 if !s.networks.is_empty() {
@@ -675,7 +733,10 @@ impl Project {
                 if v.kind == "volume" {
                     if let Some(src) = &v.source {
                         if !self.volumes.contains_key(src) {
-                            return Err(err("volumes", format!("refers to undefined volume {src}")));
+                            return Err(err(
+                                "volumes",
+                                format!("refers to undefined volume {src}"),
+                            ));
                         }
                     }
                 }
@@ -683,13 +744,19 @@ impl Project {
             for vf in &s.volumes_from {
                 let target = vf.split(':').next().unwrap_or("");
                 if !vf.starts_with("container:") && !self.services.contains_key(target) {
-                    return Err(err("volumes_from", format!("refers to undefined service {target:?}")));
+                    return Err(err(
+                        "volumes_from",
+                        format!("refers to undefined service {target:?}"),
+                    ));
                 }
             }
             for l in &s.links {
                 let target = l.split(':').next().unwrap_or("");
                 if !self.services.contains_key(target) {
-                    return Err(err("links", format!("refers to undefined service {target:?}")));
+                    return Err(err(
+                        "links",
+                        format!("refers to undefined service {target:?}"),
+                    ));
                 }
             }
             for (key, refs, defined) in [
@@ -698,19 +765,33 @@ impl Project {
             ] {
                 for r in refs {
                     if !defined.contains_key(&r.source) {
-                        return Err(err(key, format!("refers to undefined {} {:?}", &key[..key.len() - 1], r.source)));
+                        return Err(err(
+                            key,
+                            format!(
+                                "refers to undefined {} {:?}",
+                                &key[..key.len() - 1],
+                                r.source
+                            ),
+                        ));
                     }
                 }
             }
             if s.container_name.is_some() && s.replicas() > 1 {
                 return Err(err(
                     "container_name",
-                    format!("a service with a container_name cannot be scaled to {}", s.replicas()),
+                    format!(
+                        "a service with a container_name cannot be scaled to {}",
+                        s.replicas()
+                    ),
                 ));
             }
             if let Some(r) = &s.restart {
-                let ok = matches!(r.as_str(), "no" | "always" | "unless-stopped" | "on-failure")
-                    || r.strip_prefix("on-failure:").is_some_and(|n| n.parse::<u32>().is_ok());
+                let ok = matches!(
+                    r.as_str(),
+                    "no" | "always" | "unless-stopped" | "on-failure"
+                ) || r
+                    .strip_prefix("on-failure:")
+                    .is_some_and(|n| n.parse::<u32>().is_ok());
                 if !ok {
                     return Err(err("restart", format!("invalid restart policy {r:?}")));
                 }
@@ -720,9 +801,13 @@ impl Project {
                     .chars()
                     .next()
                     .is_some_and(|ch| ch.is_ascii_alphanumeric())
-                    && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch));
+                    && c.chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch));
                 if !valid {
-                    return Err(err("container_name", format!("invalid container name {c:?}")));
+                    return Err(err(
+                        "container_name",
+                        format!("invalid container name {c:?}"),
+                    ));
                 }
             }
         }
@@ -750,7 +835,10 @@ impl Project {
 
     /// The file a project-wide message should name.
     pub fn main_file(&self) -> String {
-        self.config_files.first().map(|p| display(p)).unwrap_or_default()
+        self.config_files
+            .first()
+            .map(|p| display(p))
+            .unwrap_or_default()
     }
 
     /// The project as `config` prints it.

@@ -6,7 +6,10 @@ struct Dir(tempfile::TempDir);
 
 impl Dir {
     fn new() -> Self {
-        let d = tempfile::Builder::new().prefix("My_App.").tempdir().unwrap();
+        let d = tempfile::Builder::new()
+            .prefix("My_App.")
+            .tempdir()
+            .unwrap();
         Dir(d)
     }
     fn write(&self, name: &str, text: &str) -> &Self {
@@ -53,7 +56,12 @@ fn the_seed_file_loads_with_its_defaults() {
     let d = Dir::new();
     d.write("docker-compose.yml", SEED);
     let p = d.load().unwrap();
-    let base = d.path().file_name().unwrap().to_string_lossy().to_lowercase();
+    let base = d
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_lowercase();
     assert_eq!(p.name, normalize_project_name(&base));
     assert!(p.name.starts_with("my_app"));
     let s = &p.services["gitlab"];
@@ -61,7 +69,11 @@ fn the_seed_file_loads_with_its_defaults() {
     assert_eq!(s.shm_size, Some(256 << 20));
     assert_eq!(s.ports.len(), 3);
     assert_eq!(s.ports[1].published.as_deref(), Some("8052"));
-    let sources: Vec<_> = s.volumes.iter().map(|v| v.source.clone().unwrap()).collect();
+    let sources: Vec<_> = s
+        .volumes
+        .iter()
+        .map(|v| v.source.clone().unwrap())
+        .collect();
     assert_eq!(
         sources,
         vec![
@@ -101,23 +113,41 @@ fn the_seed_service_becomes_a_docker_create_body() {
     let b = &spec.body;
     assert_eq!(b["Hostname"], "192.166.1.241");
     assert_eq!(b["HostConfig"]["ShmSize"], 256 << 20);
-    assert_eq!(b["HostConfig"]["PortBindings"]["80/tcp"], json!([{"HostIp": "", "HostPort": "8052"}]));
+    assert_eq!(
+        b["HostConfig"]["PortBindings"]["80/tcp"],
+        json!([{"HostIp": "", "HostPort": "8052"}])
+    );
     assert_eq!(b["ExposedPorts"]["22/tcp"], json!({}));
-    assert_eq!(b["HostConfig"]["Binds"][0], "/home/gitlab/config:/etc/gitlab");
+    assert_eq!(
+        b["HostConfig"]["Binds"][0],
+        "/home/gitlab/config:/etc/gitlab"
+    );
     assert_eq!(b["HostConfig"]["NetworkMode"], "fhbx_default");
-    assert_eq!(b["NetworkingConfig"]["EndpointsConfig"]["fhbx_default"]["Aliases"], json!(["gitlab"]));
+    assert_eq!(
+        b["NetworkingConfig"]["EndpointsConfig"]["fhbx_default"]["Aliases"],
+        json!(["gitlab"])
+    );
     let labels = &b["Labels"];
     assert_eq!(labels["com.docker.compose.project"], "fhbx");
     assert_eq!(labels["com.docker.compose.service"], "gitlab");
     assert_eq!(labels["com.docker.compose.container-number"], "1");
     assert_eq!(labels["com.docker.compose.oneoff"], "False");
-    assert_eq!(labels["com.docker.compose.config-hash"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        labels["com.docker.compose.config-hash"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
 }
 
 #[test]
 fn variables_come_from_the_environment_before_dot_env() {
     let d = Dir::new();
-    d.write(".env", "TAG=fromfile\nPORT=8080\nCOMPOSE_PROJECT_NAME=envproj\n");
+    d.write(
+        ".env",
+        "TAG=fromfile\nPORT=8080\nCOMPOSE_PROJECT_NAME=envproj\n",
+    );
     d.write(
         "compose.yaml",
         "services:\n  web:\n    image: \"busybox:${TAG}\"\n    ports: [\"${PORT}:80\"]\n    command: echo $$HOME ${MISSING:-dflt} ${UNSET}\n    deploy:\n      replicas: ${N:-2}\n",
@@ -131,7 +161,10 @@ fn variables_come_from_the_environment_before_dot_env() {
     assert_eq!(s.ports[0].published.as_deref(), Some("8080"));
     assert_eq!(s.command.clone().unwrap(), vec!["echo", "$HOME", "dflt"]);
     assert_eq!(s.replicas(), 2);
-    assert!(p.warnings.iter().any(|w| w.contains("\"UNSET\" variable is not set")));
+    assert!(p
+        .warnings
+        .iter()
+        .any(|w| w.contains("\"UNSET\" variable is not set")));
 }
 
 #[test]
@@ -141,7 +174,10 @@ fn a_required_variable_names_the_file_and_key() {
     let e = d.load().unwrap_err().to_string();
     assert!(e.contains("compose.yaml"), "{e}");
     assert!(e.contains("services.db.environment.PASS"), "{e}");
-    assert!(e.contains("required variable DB_PASS is missing a value: set DB_PASS"), "{e}");
+    assert!(
+        e.contains("required variable DB_PASS is missing a value: set DB_PASS"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -153,9 +189,15 @@ fn unknown_keys_name_the_file_service_and_key() {
     assert!(e.contains("services.web"), "{e}");
     assert!(e.contains("'imag'"), "{e}");
     let d = Dir::new();
-    d.write("compose.yaml", "services:\n  web:\n    image: busybox\n    healthcheck:\n      tst: x\n");
+    d.write(
+        "compose.yaml",
+        "services:\n  web:\n    image: busybox\n    healthcheck:\n      tst: x\n",
+    );
     let e = d.load().unwrap_err().to_string();
-    assert!(e.contains("services.web.healthcheck") && e.contains("'tst'"), "{e}");
+    assert!(
+        e.contains("services.web.healthcheck") && e.contains("'tst'"),
+        "{e}"
+    );
     let d = Dir::new();
     d.write("compose.yaml", "servics: {}\n");
     assert!(d.load().unwrap_err().to_string().contains("'servics'"));
@@ -176,17 +218,33 @@ fn extension_keys_and_anchors_are_allowed() {
 #[test]
 fn bad_values_are_refused_with_their_path() {
     let d = Dir::new();
-    d.write("compose.yaml", "services:\n  web:\n    image: busybox\n    ports: [\"80:99999\"]\n");
+    d.write(
+        "compose.yaml",
+        "services:\n  web:\n    image: busybox\n    ports: [\"80:99999\"]\n",
+    );
     let e = d.load().unwrap_err().to_string();
-    assert!(e.contains("services.web.ports") && e.contains("invalid port"), "{e}");
+    assert!(
+        e.contains("services.web.ports") && e.contains("invalid port"),
+        "{e}"
+    );
     let d = Dir::new();
-    d.write("compose.yaml", "services:\n  web:\n    image: busybox\n    shm_size: lots\n");
-    assert!(d.load().unwrap_err().to_string().contains("services.web.shm_size"));
+    d.write(
+        "compose.yaml",
+        "services:\n  web:\n    image: busybox\n    shm_size: lots\n",
+    );
+    assert!(d
+        .load()
+        .unwrap_err()
+        .to_string()
+        .contains("services.web.shm_size"));
     let d = Dir::new();
     d.write("compose.yaml", "services: [a]\n");
     assert!(d.load().is_err());
     let d = Dir::new();
-    d.write("compose.yaml", "services:\n  web:\n    image: busybox\n   bad-indent: 1\n");
+    d.write(
+        "compose.yaml",
+        "services:\n  web:\n    image: busybox\n   bad-indent: 1\n",
+    );
     assert!(d.load().unwrap_err().to_string().contains("compose.yaml"));
 }
 
@@ -208,15 +266,28 @@ fn override_files_merge_by_the_specification_rules() {
     assert_eq!(s.environment["A"].as_deref(), Some("1"));
     assert_eq!(s.environment["B"].as_deref(), Some("3"));
     assert_eq!(s.ports.len(), 2);
-    let vols: Vec<_> = s.volumes.iter().map(|v| (v.source.clone().unwrap(), v.target.clone())).collect();
-    assert_eq!(vols, vec![("/y".into(), "/data".into()), ("/c".into(), "/cache".into())]);
+    let vols: Vec<_> = s
+        .volumes
+        .iter()
+        .map(|v| (v.source.clone().unwrap(), v.target.clone()))
+        .collect();
+    assert_eq!(
+        vols,
+        vec![
+            ("/y".into(), "/data".into()),
+            ("/c".into(), "/cache".into())
+        ]
+    );
     assert!(p.services.contains_key("extra"));
 }
 
 #[test]
 fn explicit_files_and_project_directory() {
     let d = Dir::new();
-    d.write("sub/one.yml", "services:\n  a:\n    image: busybox\n    volumes: [\"./data:/data\"]\n");
+    d.write(
+        "sub/one.yml",
+        "services:\n  a:\n    image: busybox\n    volumes: [\"./data:/data\"]\n",
+    );
     d.write("two.yml", "services:\n  a:\n    hostname: h\n");
     let mut opts = d.opts();
     opts.files = vec!["sub/one.yml".into(), "two.yml".into()];
@@ -236,7 +307,10 @@ fn explicit_files_and_project_directory() {
 #[test]
 fn files_are_found_in_parent_directories() {
     let d = Dir::new();
-    d.write("docker-compose.yaml", "services:\n  a:\n    image: busybox\n");
+    d.write(
+        "docker-compose.yaml",
+        "services:\n  a:\n    image: busybox\n",
+    );
     std::fs::create_dir_all(d.path().join("deep/er")).unwrap();
     let mut opts = d.opts();
     opts.working_dir = d.path().join("deep/er");
@@ -270,7 +344,10 @@ fn extends_in_the_same_and_another_file() {
         "paths in an extended file are relative to that file"
     );
     let d = Dir::new();
-    d.write("compose.yaml", "services:\n  a:\n    extends: b\n  b:\n    extends: a\n    image: x\n");
+    d.write(
+        "compose.yaml",
+        "services:\n  a:\n    extends: b\n  b:\n    extends: a\n    image: x\n",
+    );
     assert!(d.load().unwrap_err().to_string().contains("circular"));
 }
 
@@ -297,28 +374,62 @@ fn profiles_disable_services_until_activated() {
 #[test]
 fn undefined_dependencies_and_cycles_are_errors() {
     let d = Dir::new();
-    d.write("compose.yaml", "services:\n  web:\n    image: busybox\n    depends_on: [db]\n");
+    d.write(
+        "compose.yaml",
+        "services:\n  web:\n    image: busybox\n    depends_on: [db]\n",
+    );
     let e = d.load().unwrap_err().to_string();
-    assert!(e.contains("compose.yaml") && e.contains("\"web\"") && e.contains("depends_on") && e.contains("\"db\""), "{e}");
+    assert!(
+        e.contains("compose.yaml")
+            && e.contains("\"web\"")
+            && e.contains("depends_on")
+            && e.contains("\"db\""),
+        "{e}"
+    );
     let d = Dir::new();
     d.write(
         "compose.yaml",
         "services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    depends_on:\n      c: {condition: service_healthy}\n  c:\n    image: busybox\n    depends_on: [a]\n",
     );
     let e = d.load().unwrap_err().to_string();
-    assert!(e.contains("dependency cycle detected: a -> b -> c -> a"), "{e}");
+    assert!(
+        e.contains("dependency cycle detected: a -> b -> c -> a"),
+        "{e}"
+    );
     let d = Dir::new();
-    d.write("compose.yaml", "services:\n  a:\n    image: busybox\n    networks: [nope]\n");
-    assert!(d.load().unwrap_err().to_string().contains("undefined network \"nope\""));
+    d.write(
+        "compose.yaml",
+        "services:\n  a:\n    image: busybox\n    networks: [nope]\n",
+    );
+    assert!(d
+        .load()
+        .unwrap_err()
+        .to_string()
+        .contains("undefined network \"nope\""));
     let d = Dir::new();
-    d.write("compose.yaml", "services:\n  a:\n    image: busybox\n    volumes: [\"data:/d\"]\n");
-    assert!(d.load().unwrap_err().to_string().contains("undefined volume data"));
+    d.write(
+        "compose.yaml",
+        "services:\n  a:\n    image: busybox\n    volumes: [\"data:/d\"]\n",
+    );
+    assert!(d
+        .load()
+        .unwrap_err()
+        .to_string()
+        .contains("undefined volume data"));
     let d = Dir::new();
     d.write("compose.yaml", "services:\n  a:\n    command: x\n");
-    assert!(d.load().unwrap_err().to_string().contains("neither an image nor a build"));
+    assert!(d
+        .load()
+        .unwrap_err()
+        .to_string()
+        .contains("neither an image nor a build"));
     let d = Dir::new();
     d.write("compose.yaml", "services:\n  a:\n    image: x\n    depends_on: {b: {condition: service_ready}}\n  b:\n    image: x\n");
-    assert!(d.load().unwrap_err().to_string().contains("condition must be one of"));
+    assert!(d
+        .load()
+        .unwrap_err()
+        .to_string()
+        .contains("condition must be one of"));
 }
 
 #[test]
@@ -354,7 +465,10 @@ fn env_files_merge_under_environment() {
     assert_eq!(env["PASSED"].as_deref(), Some("p"));
     assert_eq!(env["HOSTED"].as_deref(), Some("h"));
     let d = Dir::new();
-    d.write("compose.yaml", "services:\n  web:\n    image: x\n    env_file: missing.env\n");
+    d.write(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    env_file: missing.env\n",
+    );
     let e = d.load().unwrap_err().to_string();
     assert!(e.contains("env_file") && e.contains("\"web\""), "{e}");
 }
@@ -381,18 +495,30 @@ fn project_names_are_checked() {
     d.write("compose.yaml", "services:\n  a:\n    image: x\n");
     let mut opts = d.opts();
     opts.project_name = Some("Bad Name".into());
-    assert!(matches!(Project::load(&opts), Err(Error::ProjectName { .. })));
+    assert!(matches!(
+        Project::load(&opts),
+        Err(Error::ProjectName { .. })
+    ));
     assert_eq!(normalize_project_name("My App.v2"), "myappv2");
 }
 
 #[test]
 fn the_config_hash_follows_the_container_config_only() {
     let d = Dir::new();
-    d.write("compose.yaml", "services:\n  a:\n    image: x\n    scale: 2\n");
+    d.write(
+        "compose.yaml",
+        "services:\n  a:\n    image: x\n    scale: 2\n",
+    );
     let h1 = crate::names::config_hash(&d.load().unwrap().services["a"]);
-    d.write("compose.yaml", "services:\n  a:\n    image: x\n    scale: 3\n");
+    d.write(
+        "compose.yaml",
+        "services:\n  a:\n    image: x\n    scale: 3\n",
+    );
     let h2 = crate::names::config_hash(&d.load().unwrap().services["a"]);
-    d.write("compose.yaml", "services:\n  a:\n    image: x\n    scale: 3\n    environment: [A=1]\n");
+    d.write(
+        "compose.yaml",
+        "services:\n  a:\n    image: x\n    scale: 3\n    environment: [A=1]\n",
+    );
     let h3 = crate::names::config_hash(&d.load().unwrap().services["a"]);
     assert_eq!(h1, h2);
     assert_ne!(h2, h3);
@@ -451,13 +577,22 @@ networks:
     );
     let p = d.load().unwrap();
     let s = &p.services["a"];
-    assert_eq!(s.build.as_ref().unwrap().context.as_deref(), Some(d.path().join("ctx").to_str().unwrap()));
-    assert_eq!(s.command.clone().unwrap(), vec!["sh", "-c", "echo \"hi there\""]);
+    assert_eq!(
+        s.build.as_ref().unwrap().context.as_deref(),
+        Some(d.path().join("ctx").to_str().unwrap())
+    );
+    assert_eq!(
+        s.command.clone().unwrap(),
+        vec!["sh", "-c", "echo \"hi there\""]
+    );
     assert_eq!(s.ports[0].protocol, "udp");
     assert_eq!(s.volumes[0].tmpfs.as_ref().unwrap().size, Some(1 << 20));
     assert_eq!(s.networks["back"].as_ref().unwrap().aliases, vec!["x"]);
     let hc = s.healthcheck.as_ref().unwrap();
-    assert_eq!(hc.test.clone().unwrap(), vec!["CMD-SHELL", "curl -f localhost"]);
+    assert_eq!(
+        hc.test.clone().unwrap(),
+        vec!["CMD-SHELL", "curl -f localhost"]
+    );
     assert_eq!(hc.interval.unwrap().as_secs(), 90);
     assert_eq!(s.ulimits["nproc"].hard, 65535);
     assert_eq!(s.extra_hosts, vec!["somehost:1.2.3.4"]);

@@ -79,7 +79,10 @@ mod tests {
         );
         assert_eq!(m["command"], json!(["c"]));
         assert_eq!(m["dns"], json!(["1.1.1.1", "8.8.8.8"]));
-        assert_eq!(m["healthcheck"], json!({"test": ["CMD", "y"], "retries": 3}));
+        assert_eq!(
+            m["healthcheck"],
+            json!({"test": ["CMD", "y"], "retries": 3})
+        );
     }
 
     #[test]

@@ -20,17 +20,37 @@ pub struct ComposeFile {
     /// Accepted and ignored, as the specification says.
     #[serde(default, skip_serializing, deserialize_with = "de::opt_string")]
     pub version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub name: Option<String>,
     #[serde(default)]
     pub services: BTreeMap<String, Service>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::map_of_optional")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::map_of_optional"
+    )]
     pub networks: BTreeMap<String, NetworkConfig>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::map_of_optional")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::map_of_optional"
+    )]
     pub volumes: BTreeMap<String, VolumeConfig>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::map_of_optional")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::map_of_optional"
+    )]
     pub secrets: BTreeMap<String, FileObject>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::map_of_optional")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::map_of_optional"
+    )]
     pub configs: BTreeMap<String, FileObject>,
 }
 
@@ -42,150 +62,422 @@ pub struct Service {
     #[serde(skip)]
     pub source_file: String,
 
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub image: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "build")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "build"
+    )]
     pub build: Option<Build>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::command")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::command"
+    )]
     pub command: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::command")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::command"
+    )]
     pub entrypoint: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::env_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::env_map"
+    )]
     pub environment: BTreeMap<String, Option<String>>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "env_files")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "env_files"
+    )]
     pub env_file: Vec<EnvFile>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "crate::short::ports")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::short::ports"
+    )]
     pub ports: Vec<PortConfig>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub expose: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "crate::short::volumes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::short::volumes"
+    )]
     pub volumes: Vec<ServiceVolume>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub volumes_from: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "service_networks")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "service_networks"
+    )]
     pub networks: BTreeMap<String, Option<ServiceNetwork>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub network_mode: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "depends_on")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "depends_on"
+    )]
     pub depends_on: BTreeMap<String, Dependency>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Healthcheck>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub restart: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub container_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub hostname: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub domainname: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::string_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::string_map"
+    )]
     pub labels: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::string_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::string_map"
+    )]
     pub annotations: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub working_dir: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub user: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bytes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bytes"
+    )]
     pub shm_size: Option<u64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub tmpfs: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "ulimits")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "ulimits"
+    )]
     pub ulimits: BTreeMap<String, Ulimit>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub cap_add: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub cap_drop: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bool"
+    )]
     pub privileged: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bool"
+    )]
     pub read_only: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub stop_signal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_grace_period: Option<Duration>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bytes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bytes"
+    )]
     pub mem_limit: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bytes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bytes"
+    )]
     pub mem_reservation: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_i64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_i64"
+    )]
     pub memswap_limit: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_f64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_f64"
+    )]
     pub cpus: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_i64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_i64"
+    )]
     pub cpu_shares: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_i64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_i64"
+    )]
     pub cpu_period: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_i64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_i64"
+    )]
     pub cpu_quota: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub cpuset: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_i64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_i64"
+    )]
     pub pids_limit: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy: Option<Deploy>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_u64"
+    )]
     pub scale: Option<u64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::extra_hosts")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::extra_hosts"
+    )]
     pub extra_hosts: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub dns: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub dns_search: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub dns_opt: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bool"
+    )]
     pub init: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bool"
+    )]
     pub stdin_open: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bool"
+    )]
     pub tty: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging: Option<Logging>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "extends")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "extends"
+    )]
     pub extends: Option<Extends>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub profiles: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub pull_policy: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub platform: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::string_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::string_map"
+    )]
     pub sysctls: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub security_opt: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub devices: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub pid: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub ipc: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub group_add: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub links: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub external_links: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub mac_address: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_i64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_i64"
+    )]
     pub oom_score_adj: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub runtime: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub userns_mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub cgroup_parent: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub cgroup: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub uts: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "file_refs")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "file_refs"
+    )]
     pub secrets: Vec<FileRef>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "file_refs")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "file_refs"
+    )]
     pub configs: Vec<FileRef>,
     /// Compose's `attach: false`: leave the service's output out of attached `up`.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bool"
+    )]
     pub attach: Option<bool>,
 }
 
@@ -201,37 +493,101 @@ impl Service {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Build {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub context: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub dockerfile: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub dockerfile_inline: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::env_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::env_map"
+    )]
     pub args: BTreeMap<String, Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub target: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::string_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::string_map"
+    )]
     pub labels: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub cache_from: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub cache_to: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub network: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bytes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bytes"
+    )]
     pub shm_size: Option<u64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::extra_hosts")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::extra_hosts"
+    )]
     pub extra_hosts: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bool"
+    )]
     pub no_cache: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bool"
+    )]
     pub pull: Option<bool>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub tags: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub platforms: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub isolation: Option<String>,
 }
 
@@ -284,19 +640,39 @@ fn env_files<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<EnvFile>, D::Error> 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PortConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub name: Option<String>,
     #[serde(deserialize_with = "port_number")]
     pub target: u16,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub published: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub host_ip: Option<String>,
     #[serde(default = "tcp")]
     pub protocol: String,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub app_protocol: Option<String>,
 }
 
@@ -320,12 +696,20 @@ pub struct ServiceVolume {
     /// `bind`, `volume`, `tmpfs` (also `npipe`, `cluster`, `image`, refused at create).
     #[serde(rename = "type")]
     pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub source: Option<String>,
     pub target: String,
     #[serde(default, skip_serializing_if = "is_false")]
     pub read_only: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub consistency: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bind: Option<BindOptions>,
@@ -338,11 +722,23 @@ pub struct ServiceVolume {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BindOptions {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub propagation: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bool"
+    )]
     pub create_host_path: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub selinux: Option<String>,
 }
 
@@ -351,16 +747,28 @@ pub struct BindOptions {
 pub struct VolumeOptions {
     #[serde(default, skip_serializing_if = "is_false")]
     pub nocopy: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub subpath: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TmpfsOptions {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bytes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bytes"
+    )]
     pub size: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_u64"
+    )]
     pub mode: Option<u64>,
 }
 
@@ -368,21 +776,53 @@ pub struct TmpfsOptions {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceNetwork {
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub aliases: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub ipv4_address: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub ipv6_address: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "de::string_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::string_list"
+    )]
     pub link_local_ips: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub mac_address: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_i64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_i64"
+    )]
     pub priority: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_i64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_i64"
+    )]
     pub gw_priority: Option<i64>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::string_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::string_map"
+    )]
     pub driver_opts: BTreeMap<String, String>,
 }
 
@@ -468,7 +908,8 @@ fn depends_on<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Depend
         other => return Err(de::expected("a list or a mapping", &other)),
     };
     for (name, dep) in &deps {
-        if ![SERVICE_STARTED, SERVICE_HEALTHY, SERVICE_COMPLETED].contains(&dep.condition.as_str()) {
+        if ![SERVICE_STARTED, SERVICE_HEALTHY, SERVICE_COMPLETED].contains(&dep.condition.as_str())
+        {
             return Err(D::Error::custom(format!(
                 "{name}: condition must be one of service_started, service_healthy, service_completed_successfully, not {:?}",
                 dep.condition
@@ -481,7 +922,11 @@ fn depends_on<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Depend
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Healthcheck {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "health_test")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "health_test"
+    )]
     pub test: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
@@ -491,9 +936,17 @@ pub struct Healthcheck {
     pub start_period: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_interval: Option<Duration>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_u64"
+    )]
     pub retries: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bool"
+    )]
     pub disable: Option<bool>,
 }
 
@@ -539,7 +992,8 @@ fn ulimits<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Ulimit>, 
                             .map_err(|_| D::Error::custom(format!("{k}: invalid limit {s:?}")))?;
                         Ulimit { soft: n, hard: n }
                     }
-                    _ => de::from_value(v).map_err(|e: D::Error| D::Error::custom(format!("{k}: {e}")))?,
+                    _ => de::from_value(v)
+                        .map_err(|e: D::Error| D::Error::custom(format!("{k}: {e}")))?,
                 };
                 Ok((k, u))
             })
@@ -551,9 +1005,17 @@ fn ulimits<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Ulimit>, 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Logging {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub driver: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::string_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::string_map"
+    )]
     pub options: BTreeMap<String, String>,
 }
 
@@ -562,7 +1024,11 @@ pub struct Logging {
 #[serde(deny_unknown_fields)]
 pub struct Extends {
     pub service: String,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub file: Option<String>,
 }
 
@@ -582,11 +1048,23 @@ fn extends<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Extends>, D::Error>
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Deploy {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_u64"
+    )]
     pub replicas: Option<u64>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::string_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::string_map"
+    )]
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
@@ -615,11 +1093,23 @@ pub struct Resources {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_f64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_f64"
+    )]
     pub cpus: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bytes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bytes"
+    )]
     pub memory: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_i64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_i64"
+    )]
     pub pids: Option<i64>,
     /// Device requests (GPUs); accepted, not used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -631,11 +1121,19 @@ pub struct ResourceSpec {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DeployRestartPolicy {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub condition: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay: Option<Duration>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_u64"
+    )]
     pub max_attempts: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<Duration>,
@@ -659,49 +1157,105 @@ impl External {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub driver: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::string_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::string_map"
+    )]
     pub driver_opts: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipam: Option<Ipam>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<External>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bool"
+    )]
     pub internal: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bool"
+    )]
     pub attachable: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bool"
+    )]
     pub enable_ipv6: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_bool"
+    )]
     pub enable_ipv4: Option<bool>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::string_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::string_map"
+    )]
     pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Ipam {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub driver: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<IpamPool>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::string_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::string_map"
+    )]
     pub options: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct IpamPool {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub subnet: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub ip_range: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub gateway: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::string_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::string_map"
+    )]
     pub aux_addresses: BTreeMap<String, String>,
 }
 
@@ -709,15 +1263,31 @@ pub struct IpamPool {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct VolumeConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub driver: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::string_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::string_map"
+    )]
     pub driver_opts: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<External>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::string_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::string_map"
+    )]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -725,17 +1295,37 @@ pub struct VolumeConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FileObject {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub file: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub environment: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<External>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "de::string_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de::string_map"
+    )]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -744,13 +1334,29 @@ pub struct FileObject {
 #[serde(deny_unknown_fields)]
 pub struct FileRef {
     pub source: String,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub target: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub uid: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
     pub gid: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de::opt_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_u64"
+    )]
     pub mode: Option<u64>,
 }
 

@@ -30,12 +30,20 @@ pub enum Recreate {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Create { number: u64 },
-    Recreate { old: Observed },
+    Create {
+        number: u64,
+    },
+    Recreate {
+        old: Observed,
+    },
     /// Up to date; started if it is not running.
-    Keep { container: Observed },
+    Keep {
+        container: Observed,
+    },
     /// Beyond the wanted scale.
-    Remove { container: Observed },
+    Remove {
+        container: Observed,
+    },
 }
 
 /// The actions for one service that wants `scale` containers with `hash` from image
@@ -58,7 +66,8 @@ pub fn converge(
             continue;
         }
         kept += 1;
-        let diverged = o.config_hash != hash || image_id.is_some_and(|id| !id.is_empty() && id != o.image_id);
+        let diverged =
+            o.config_hash != hash || image_id.is_some_and(|id| !id.is_empty() && id != o.image_id);
         let recreate = match policy {
             Recreate::Always => true,
             Recreate::Never => false,
@@ -106,12 +115,33 @@ mod tests {
 
     #[test]
     fn unchanged_containers_are_kept_and_changed_ones_recreated() {
-        let a = converge(1, "h", Some("sha256:img"), vec![obs(1, "h", "running")], Recreate::Diverged);
+        let a = converge(
+            1,
+            "h",
+            Some("sha256:img"),
+            vec![obs(1, "h", "running")],
+            Recreate::Diverged,
+        );
         assert!(matches!(&a[..], [Action::Keep { .. }]));
-        let a = converge(1, "new", Some("sha256:img"), vec![obs(1, "h", "running")], Recreate::Diverged);
+        let a = converge(
+            1,
+            "new",
+            Some("sha256:img"),
+            vec![obs(1, "h", "running")],
+            Recreate::Diverged,
+        );
         assert!(matches!(&a[..], [Action::Recreate { .. }]));
-        let a = converge(1, "h", Some("sha256:other"), vec![obs(1, "h", "running")], Recreate::Diverged);
-        assert!(matches!(&a[..], [Action::Recreate { .. }]), "a new image recreates");
+        let a = converge(
+            1,
+            "h",
+            Some("sha256:other"),
+            vec![obs(1, "h", "running")],
+            Recreate::Diverged,
+        );
+        assert!(
+            matches!(&a[..], [Action::Recreate { .. }]),
+            "a new image recreates"
+        );
     }
 
     #[test]
@@ -124,11 +154,23 @@ mod tests {
 
     #[test]
     fn scaling_down_removes_the_highest_numbers_and_up_fills_gaps() {
-        let a = converge(1, "h", None, vec![obs(2, "h", "running"), obs(1, "h", "running")], Recreate::Diverged);
+        let a = converge(
+            1,
+            "h",
+            None,
+            vec![obs(2, "h", "running"), obs(1, "h", "running")],
+            Recreate::Diverged,
+        );
         assert_eq!(a.len(), 2);
         assert!(matches!(&a[0], Action::Keep { container } if container.number == 1));
         assert!(matches!(&a[1], Action::Remove { container } if container.number == 2));
-        let a = converge(3, "h", None, vec![obs(2, "h", "running")], Recreate::Diverged);
+        let a = converge(
+            3,
+            "h",
+            None,
+            vec![obs(2, "h", "running")],
+            Recreate::Diverged,
+        );
         assert_eq!(
             a[1..].to_vec(),
             vec![Action::Create { number: 1 }, Action::Create { number: 3 }]

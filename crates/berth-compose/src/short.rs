@@ -118,15 +118,19 @@ fn is_path(s: &str) -> bool {
     s.starts_with('/') || s.starts_with('.') || s.starts_with('~')
 }
 
-const PROPAGATION: &[&str] = &["shared", "rshared", "slave", "rslave", "private", "rprivate"];
+const PROPAGATION: &[&str] = &[
+    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+];
 
 /// Parses `[source:]target[:mode,...]`.
 pub fn parse_volume(spec: &str) -> Result<ServiceVolume, String> {
     let parts: Vec<&str> = spec.split(':').collect();
     let is_mode = |m: &str| {
         m.split(',').all(|o| {
-            matches!(o, "ro" | "rw" | "z" | "Z" | "nocopy" | "cached" | "delegated" | "consistent")
-                || PROPAGATION.contains(&o)
+            matches!(
+                o,
+                "ro" | "rw" | "z" | "Z" | "nocopy" | "cached" | "delegated" | "consistent"
+            ) || PROPAGATION.contains(&o)
         })
     };
     let (source, target, mode) = match parts.as_slice() {
@@ -137,7 +141,9 @@ pub fn parse_volume(spec: &str) -> Result<ServiceVolume, String> {
         _ => return Err(format!("invalid volume specification: {spec:?}")),
     };
     if target.is_empty() {
-        return Err(format!("invalid volume specification: {spec:?}: empty target"));
+        return Err(format!(
+            "invalid volume specification: {spec:?}: empty target"
+        ));
     }
     if !target.starts_with('/') {
         return Err(format!(
@@ -182,7 +188,11 @@ pub fn parse_volume(spec: &str) -> Result<ServiceVolume, String> {
             p if PROPAGATION.contains(&p) => {
                 v.bind.get_or_insert_with(Default::default).propagation = Some(p.to_string())
             }
-            other => return Err(format!("invalid volume specification: {spec:?}: unknown mode {other:?}")),
+            other => {
+                return Err(format!(
+                    "invalid volume specification: {spec:?}: unknown mode {other:?}"
+                ))
+            }
         }
     }
     Ok(v)
@@ -200,8 +210,14 @@ pub fn volumes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ServiceVolume>, D:
             Value::String(s) => parse_volume(&s).map_err(D::Error::custom),
             v @ Value::Object(_) => {
                 let v: ServiceVolume = de::from_value(v)?;
-                if !matches!(v.kind.as_str(), "bind" | "volume" | "tmpfs" | "npipe" | "cluster" | "image") {
-                    return Err(D::Error::custom(format!("invalid volume type {:?}", v.kind)));
+                if !matches!(
+                    v.kind.as_str(),
+                    "bind" | "volume" | "tmpfs" | "npipe" | "cluster" | "image"
+                ) {
+                    return Err(D::Error::custom(format!(
+                        "invalid volume type {:?}",
+                        v.kind
+                    )));
                 }
                 Ok(v)
             }
@@ -228,7 +244,10 @@ mod tests {
 
     #[test]
     fn short_ports_in_all_their_forms() {
-        assert_eq!(parse_port("3000").unwrap(), vec![port(3000, None, None, "tcp")]);
+        assert_eq!(
+            parse_port("3000").unwrap(),
+            vec![port(3000, None, None, "tcp")]
+        );
         assert_eq!(
             parse_port("8052:80").unwrap(),
             vec![port(80, Some("8052"), None, "tcp")]
@@ -261,7 +280,15 @@ mod tests {
 
     #[test]
     fn bad_ports_are_refused() {
-        for bad in ["", "x", "70000", "80/icmp", "1:2:3:4", "9090-9092:80-81", "5-1"] {
+        for bad in [
+            "",
+            "x",
+            "70000",
+            "80/icmp",
+            "1:2:3:4",
+            "9090-9092:80-81",
+            "5-1",
+        ] {
             assert!(parse_port(bad).is_err(), "{bad}");
         }
     }
@@ -269,7 +296,10 @@ mod tests {
     #[test]
     fn short_volumes_are_binds_named_or_anonymous() {
         let v = parse_volume("./config:/etc/gitlab").unwrap();
-        assert_eq!((v.kind.as_str(), v.source.as_deref()), ("bind", Some("./config")));
+        assert_eq!(
+            (v.kind.as_str(), v.source.as_deref()),
+            ("bind", Some("./config"))
+        );
         assert_eq!(v.bind.unwrap().create_host_path, Some(true));
         let v = parse_volume("data:/var/lib/db:ro,nocopy").unwrap();
         assert_eq!((v.kind.as_str(), v.read_only), ("volume", true));

@@ -608,7 +608,11 @@ pub type Group = (
 );
 
 pub const GROUPS: &[Group] = &[
-    ("compose", "Define and run multi-container applications", &[]),
+    (
+        "compose",
+        "Define and run multi-container applications",
+        &[],
+    ),
     ("container", "Manage containers", &[]),
     ("image", "Manage images", &[]),
     ("system", "Manage berth", &[]),

@@ -33,7 +33,12 @@ fn auth_header(domain: &str) -> String {
 }
 
 /// Pulls one image reference with progress; returns its id.
-pub async fn pull_one(c: &Compose, reference: &str, quiet: bool, progress: &Progress) -> anyhow::Result<String> {
+pub async fn pull_one(
+    c: &Compose,
+    reference: &str,
+    quiet: bool,
+    progress: &Progress,
+) -> anyhow::Result<String> {
     let r = Reference::parse_with_default_tag(reference).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut q = vec![("fromImage", r.repository())];
     if let Some(d) = r.digest() {
@@ -71,7 +76,9 @@ pub async fn pull_one(c: &Compose, reference: &str, quiet: bool, progress: &Prog
         Err(e) => {
             progress.error(&id, "Error");
             let _ = quiet;
-            Err(anyhow::anyhow!("pull access denied or image not found for {reference}: {e}"))
+            Err(anyhow::anyhow!(
+                "pull access denied or image not found for {reference}: {e}"
+            ))
         }
     }
 }
@@ -172,7 +179,9 @@ pub async fn build_service(c: &Compose, svc: &str, flags: &BuildFlags) -> anyhow
         buf.extend_from_slice(&chunk?);
         while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buf.drain(..=pos).collect();
-            let Ok(m) = serde_json::from_slice::<Json>(&line) else { continue };
+            let Ok(m) = serde_json::from_slice::<Json>(&line) else {
+                continue;
+            };
             if let Some(e) = m.get("error").and_then(Json::as_str) {
                 anyhow::bail!("failed to build service {svc:?}: {e}");
             }
@@ -191,7 +200,9 @@ pub async fn build_service(c: &Compose, svc: &str, flags: &BuildFlags) -> anyhow
 pub async fn build_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     c.check_services(&p.args)?;
     let mut services: Vec<String> = if p.bool("with-dependencies") {
-        berth_compose::graph::with_dependencies(&c.project, &p.args).into_iter().collect()
+        berth_compose::graph::with_dependencies(&c.project, &p.args)
+            .into_iter()
+            .collect()
     } else {
         c.selected(&p.args)
     };
@@ -211,7 +222,9 @@ pub async fn build_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
 pub async fn pull_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     c.check_services(&p.args)?;
     let services: Vec<String> = if p.bool("include-deps") {
-        berth_compose::graph::with_dependencies(&c.project, &p.args).into_iter().collect()
+        berth_compose::graph::with_dependencies(&c.project, &p.args)
+            .into_iter()
+            .collect()
     } else {
         c.selected(&p.args)
     };
@@ -228,10 +241,15 @@ pub async fn pull_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
         }
         refs.insert(r, ());
     }
-    let jobs = refs.keys().map(|r| pull_one(c, r, p.bool("quiet"), &progress));
+    let jobs = refs
+        .keys()
+        .map(|r| pull_one(c, r, p.bool("quiet"), &progress));
     let results = futures_util::future::join_all(jobs).await;
     progress.finish();
-    let errors: Vec<String> = results.into_iter().filter_map(|r| r.err().map(|e| e.to_string())).collect();
+    let errors: Vec<String> = results
+        .into_iter()
+        .filter_map(|r| r.err().map(|e| e.to_string()))
+        .collect();
     if !errors.is_empty() && !p.bool("ignore-pull-failures") {
         anyhow::bail!("{}", errors.join("\n"));
     }
@@ -263,7 +281,9 @@ async fn push_one(client: &Client, reference: &str) -> anyhow::Result<()> {
 pub async fn push_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     c.check_services(&p.args)?;
     let services: Vec<String> = if p.bool("include-deps") {
-        berth_compose::graph::with_dependencies(&c.project, &p.args).into_iter().collect()
+        berth_compose::graph::with_dependencies(&c.project, &p.args)
+            .into_iter()
+            .collect()
     } else {
         c.selected(&p.args)
     };
@@ -271,7 +291,9 @@ pub async fn push_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     let mut errors = Vec::new();
     for svc in services {
         let s = &c.project.services[&svc];
-        let Some(image) = s.image.clone() else { continue };
+        let Some(image) = s.image.clone() else {
+            continue;
+        };
         let id = id_of("Image", &image);
         progress.working(&id, "Pushing");
         match push_one(&c.client, &image).await {

@@ -3,8 +3,8 @@
 
 use super::{ctr_path, Compose, Ctr, OneOff};
 use crate::client::Client;
-use crate::commands::list::container_row;
 use crate::commands::esc;
+use crate::commands::list::container_row;
 use crate::flags::Parsed;
 use crate::template::{map, render_rows, str_value, Format};
 use berth_compose::names;
@@ -34,7 +34,10 @@ fn ps_row(x: &Ctr, trunc: bool) -> Value {
     m.insert("ExitCode".into(), Value::Int(exit));
     let health = x.raw["Status"]
         .as_str()
-        .and_then(|s| s.rsplit_once('(').map(|(_, h)| h.trim_end_matches(')').to_string()))
+        .and_then(|s| {
+            s.rsplit_once('(')
+                .map(|(_, h)| h.trim_end_matches(')').to_string())
+        })
         .filter(|h| matches!(h.as_str(), "healthy" | "unhealthy" | "health: starting"))
         .unwrap_or_default();
     m.insert("Health".into(), str_value(health));
@@ -69,11 +72,21 @@ pub async fn ps(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     c.check_services(&p.args)?;
     let all = p.bool("all");
     let mut list = c
-        .containers(all, if all { OneOff::Include } else { OneOff::Exclude })
+        .containers(
+            all,
+            if all {
+                OneOff::Include
+            } else {
+                OneOff::Exclude
+            },
+        )
         .await?;
     list.retain(|x| p.args.is_empty() || p.args.contains(&x.service));
     if !p.bool("orphans") && !c.project.config_files.is_empty() {
-        list.retain(|x| c.project.services.contains_key(&x.service) || c.project.disabled.contains_key(&x.service));
+        list.retain(|x| {
+            c.project.services.contains_key(&x.service)
+                || c.project.disabled.contains_key(&x.service)
+        });
     }
     let mut statuses = p.list("status");
     for f in p.list("filter") {
@@ -109,7 +122,10 @@ pub async fn ps(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
         f => f.to_string(),
     };
     let rows: Vec<Value> = list.iter().map(|x| ps_row(x, trunc)).collect();
-    print!("{}", render_rows(&Format::new(&format), &ps_headers(), &rows)?);
+    print!(
+        "{}",
+        render_rows(&Format::new(&format), &ps_headers(), &rows)?
+    );
     Ok(())
 }
 
@@ -123,11 +139,20 @@ pub async fn ls(client: &Client, p: &Parsed) -> anyhow::Result<()> {
     let list = client.get_json("/containers/json", &q).await?;
     let mut projects: BTreeMap<String, (BTreeMap<String, usize>, String)> = BTreeMap::new();
     for c in list.as_array().into_iter().flatten() {
-        let name = c["Labels"][names::PROJECT].as_str().unwrap_or("").to_string();
+        let name = c["Labels"][names::PROJECT]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let entry = projects.entry(name).or_default();
-        *entry.0.entry(c["State"].as_str().unwrap_or("").to_string()).or_default() += 1;
+        *entry
+            .0
+            .entry(c["State"].as_str().unwrap_or("").to_string())
+            .or_default() += 1;
         if entry.1.is_empty() {
-            entry.1 = c["Labels"][names::CONFIG_FILES].as_str().unwrap_or("").to_string();
+            entry.1 = c["Labels"][names::CONFIG_FILES]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
         }
     }
     for f in p.list("filter") {
@@ -193,7 +218,13 @@ pub async fn images(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
             .to_string();
         let (repo, tag) = tagged.rsplit_once(':').unwrap_or((&tagged, "<none>"));
         let size = info["Size"].as_f64().unwrap_or(0.0);
-        rows.push((x.name.clone(), repo.to_string(), tag.to_string(), image_id, size));
+        rows.push((
+            x.name.clone(),
+            repo.to_string(),
+            tag.to_string(),
+            image_id,
+            size,
+        ));
     }
     if p.bool("quiet") {
         let mut seen = Vec::new();
@@ -216,7 +247,12 @@ pub async fn images(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     let mut tw = crate::tabwriter::TabWriter::docker();
     tw.write("CONTAINER\tREPOSITORY\tTAG\tIMAGE ID\tSIZE\n");
     for (name, repo, tag, id, size) in rows {
-        let short = id.strip_prefix("sha256:").unwrap_or(&id).chars().take(12).collect::<String>();
+        let short = id
+            .strip_prefix("sha256:")
+            .unwrap_or(&id)
+            .chars()
+            .take(12)
+            .collect::<String>();
         tw.write(&format!(
             "{name}\t{repo}\t{tag}\t{short}\t{}\n",
             crate::units::human_size_precision(size, 3)
@@ -238,10 +274,20 @@ pub async fn top(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
         let v = c.client.get_json(&ctr_path(&x.id, "top"), &[]).await?;
         out.push_str(&format!("{}\n", x.name));
         let mut tw = crate::tabwriter::TabWriter::new(4, 3);
-        let titles: Vec<&str> = v["Titles"].as_array().into_iter().flatten().filter_map(Json::as_str).collect();
+        let titles: Vec<&str> = v["Titles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Json::as_str)
+            .collect();
         tw.write(&format!("{}\n", titles.join("\t")));
         for row in v["Processes"].as_array().into_iter().flatten() {
-            let cols: Vec<&str> = row.as_array().into_iter().flatten().filter_map(Json::as_str).collect();
+            let cols: Vec<&str> = row
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Json::as_str)
+                .collect();
             tw.write(&format!("{}\n", cols.join("\t")));
         }
         out.push_str(&tw.finish());
@@ -257,7 +303,9 @@ pub async fn port(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     }
     let (svc, private) = (&p.args[0], &p.args[1]);
     let index: u64 = p.string("index").parse().unwrap_or(0);
-    let list = c.service_containers(std::slice::from_ref(svc), false).await?;
+    let list = c
+        .service_containers(std::slice::from_ref(svc), false)
+        .await?;
     let x = list
         .iter()
         .find(|x| index == 0 || x.number == index)
@@ -268,7 +316,10 @@ pub async fn port(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
         .as_array()
         .and_then(|b| b.first().cloned())
         .ok_or_else(|| anyhow::anyhow!("no port {key} for container {}", x.name))?;
-    let ip = binding["HostIp"].as_str().filter(|s| !s.is_empty()).unwrap_or("0.0.0.0");
+    let ip = binding["HostIp"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("0.0.0.0");
     println!("{ip}:{}", binding["HostPort"].as_str().unwrap_or(""));
     Ok(())
 }
@@ -354,7 +405,11 @@ pub fn version(p: &Parsed) -> anyhow::Result<()> {
 fn event_line(e: &Json) -> String {
     let nanos = e["timeNano"].as_i64().unwrap_or(0);
     let t = chrono::DateTime::from_timestamp(nanos / 1_000_000_000, (nanos % 1_000_000_000) as u32)
-        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S%.6f").to_string())
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S%.6f")
+                .to_string()
+        })
         .unwrap_or_default();
     let mut attrs: Vec<String> = e["Actor"]["Attributes"]
         .as_object()
@@ -374,10 +429,17 @@ fn event_line(e: &Json) -> String {
 
 pub async fn events(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     c.check_services(&p.args)?;
-    let filters = json!({"label": [names::project_filter(&c.project.name)], "type": ["container"]}).to_string();
+    let filters = json!({"label": [names::project_filter(&c.project.name)], "type": ["container"]})
+        .to_string();
     let res = c
         .client
-        .send(hyper::Method::GET, "/events", &[("filters", filters)], crate::client::empty_body(), &[])
+        .send(
+            hyper::Method::GET,
+            "/events",
+            &[("filters", filters)],
+            crate::client::empty_body(),
+            &[],
+        )
         .await?;
     let mut body = res.into_body();
     let mut buf = Vec::new();
@@ -386,8 +448,13 @@ pub async fn events(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
         buf.extend_from_slice(&chunk?);
         while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = buf.drain(..=pos).collect();
-            let Ok(e) = serde_json::from_slice::<Json>(&line) else { continue };
-            let service = e["Actor"]["Attributes"][names::SERVICE].as_str().unwrap_or("").to_string();
+            let Ok(e) = serde_json::from_slice::<Json>(&line) else {
+                continue;
+            };
+            let service = e["Actor"]["Attributes"][names::SERVICE]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
             if !p.args.is_empty() && !p.args.contains(&service) {
                 continue;
             }

@@ -3,7 +3,9 @@
 //! does, so a database outlives the services that use it.
 
 use super::up::{id_of, remove_container, stop_container};
-use super::{ctr_path, dependents_among, deps_among, in_dependency_order, post_ok, Compose, Ctr, OneOff};
+use super::{
+    ctr_path, dependents_among, deps_among, in_dependency_order, post_ok, Compose, Ctr, OneOff,
+};
 use crate::commands::esc;
 use crate::flags::Parsed;
 use berth_compose::model::External;
@@ -67,7 +69,10 @@ where
 /// labelled with the project.
 async fn labelled(c: &Compose, kind: &str) -> anyhow::Result<Vec<String>> {
     let filters = json!({"label": [names::project_filter(&c.project.name)]}).to_string();
-    let v = c.client.get_json(&format!("/{kind}"), &[("filters", filters)]).await?;
+    let v = c
+        .client
+        .get_json(&format!("/{kind}"), &[("filters", filters)])
+        .await?;
     let list = if kind == "volumes" { &v["Volumes"] } else { &v };
     Ok(list
         .as_array()
@@ -88,12 +93,17 @@ pub async fn down(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     let known = |s: &str| c.project.services.contains_key(s) || c.project.disabled.contains_key(s);
     // Without the files (`-p` only) every container of the project is its own.
     let no_files = c.project.config_files.is_empty();
-    let (mine, orphans): (Vec<Ctr>, Vec<Ctr>) = all.into_iter().partition(|x| no_files || known(&x.service));
+    let (mine, orphans): (Vec<Ctr>, Vec<Ctr>) =
+        all.into_iter().partition(|x| no_files || known(&x.service));
     let mut targets = mine;
     if p.bool("remove-orphans") {
         targets.extend(orphans);
     } else if !orphans.is_empty() {
-        let names: Vec<&str> = orphans.iter().filter(|o| !o.oneoff).map(|o| o.name.as_str()).collect();
+        let names: Vec<&str> = orphans
+            .iter()
+            .filter(|o| !o.oneoff)
+            .map(|o| o.name.as_str())
+            .collect();
         if !names.is_empty() {
             eprintln!(
                 "WARN[0000] Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
@@ -127,14 +137,22 @@ pub async fn down(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     nets.extend(labelled(c, "networks").await?);
     let mut errors = Vec::new();
     for name in nets {
-        match c.client.get_json(&format!("/networks/{}", esc(&name)), &[]).await {
+        match c
+            .client
+            .get_json(&format!("/networks/{}", esc(&name)), &[])
+            .await
+        {
             Ok(_) => {}
             Err(e) if e.is_not_found() => continue,
             Err(e) => return Err(e.into()),
         }
         let id = id_of("Network", &name);
         progress.working(&id, "Removing");
-        match c.client.delete(&format!("/networks/{}", esc(&name)), &[]).await {
+        match c
+            .client
+            .delete(&format!("/networks/{}", esc(&name)), &[])
+            .await
+        {
             Ok(_) => progress.done(&id, "Removed"),
             Err(e) if e.is_not_found() => progress.done(&id, "Removed"),
             Err(e) => {
@@ -153,14 +171,22 @@ pub async fn down(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
             .collect();
         vols.extend(labelled(c, "volumes").await?);
         for name in vols {
-            match c.client.get_json(&format!("/volumes/{}", esc(&name)), &[]).await {
+            match c
+                .client
+                .get_json(&format!("/volumes/{}", esc(&name)), &[])
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => return Err(e.into()),
             }
             let id = id_of("Volume", &name);
             progress.working(&id, "Removing");
-            match c.client.delete(&format!("/volumes/{}", esc(&name)), &[]).await {
+            match c
+                .client
+                .delete(&format!("/volumes/{}", esc(&name)), &[])
+                .await
+            {
                 Ok(_) => progress.done(&id, "Removed"),
                 Err(e) => {
                     progress.error(&id, "Error");
@@ -182,7 +208,11 @@ pub async fn down(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
             }
             let id = id_of("Image", &img);
             progress.working(&id, "Removing");
-            match c.client.delete(&format!("/images/{}", esc(&img)), &[]).await {
+            match c
+                .client
+                .delete(&format!("/images/{}", esc(&img)), &[])
+                .await
+            {
                 Ok(_) => progress.done(&id, "Removed"),
                 Err(e) => {
                     progress.error(&id, "Error");
@@ -277,13 +307,24 @@ pub async fn kill(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     if p.bool("remove-orphans") {
         let all = c.containers(true, OneOff::Exclude).await?;
         let progress = c.progress();
-        for o in all.iter().filter(|x| !c.project.services.contains_key(&x.service)) {
+        for o in all
+            .iter()
+            .filter(|x| !c.project.services.contains_key(&x.service))
+        {
             remove_container(&c.client, &progress, o, &[], false).await?;
         }
         progress.finish();
     }
     let signal = p.string("signal");
-    each(c, ctrs, "kill", vec![("signal", signal)], ("Killing", "Killed"), true).await
+    each(
+        c,
+        ctrs,
+        "kill",
+        vec![("signal", signal)],
+        ("Killing", "Killed"),
+        true,
+    )
+    .await
 }
 
 pub async fn pause(c: &Compose, p: &Parsed, pause: bool) -> anyhow::Result<()> {
@@ -291,7 +332,13 @@ pub async fn pause(c: &Compose, p: &Parsed, pause: bool) -> anyhow::Result<()> {
         .service_containers(&p.args, false)
         .await?
         .into_iter()
-        .filter(|x| if pause { x.state == "running" } else { x.state == "paused" })
+        .filter(|x| {
+            if pause {
+                x.state == "running"
+            } else {
+                x.state == "paused"
+            }
+        })
         .collect();
     if pause {
         each(c, ctrs, "pause", vec![], ("Pausing", "Paused"), true).await
@@ -357,7 +404,8 @@ pub async fn wait(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
         let (code, _, _) = futures_util::future::select_all(jobs).await;
         println!("{}", code?);
         let spec = super::sub_spec("down").expect("down has a spec");
-        let parsed = crate::flags::parse(&spec, &[]).map_err(|_| anyhow::anyhow!("parsing down flags"))?;
+        let parsed =
+            crate::flags::parse(&spec, &[]).map_err(|_| anyhow::anyhow!("parsing down flags"))?;
         return down(c, &parsed).await;
     }
     for code in futures_util::future::join_all(jobs).await {

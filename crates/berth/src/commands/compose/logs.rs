@@ -24,7 +24,12 @@ pub struct LogPrinter {
 
 impl LogPrinter {
     pub fn new<'a>(names: impl IntoIterator<Item = &'a str>, color: bool, no_prefix: bool) -> Self {
-        let width = names.into_iter().map(|n| n.chars().count()).max().unwrap_or(0) + 1;
+        let width = names
+            .into_iter()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(0)
+            + 1;
         LogPrinter {
             width,
             color,
@@ -85,7 +90,9 @@ impl Lines {
         if self.buf.is_empty() {
             return None;
         }
-        let text = String::from_utf8_lossy(&self.buf).trim_end_matches('\r').to_string();
+        let text = String::from_utf8_lossy(&self.buf)
+            .trim_end_matches('\r')
+            .to_string();
         self.buf.clear();
         Some(text)
     }
@@ -104,7 +111,10 @@ pub async fn stream_logs(
     let tty = info["Config"]["Tty"] == serde_json::json!(true);
     let mut query = query.to_vec();
     // `since=start`: the output of the container's current run only.
-    if let Some(i) = query.iter().position(|(k, v)| *k == "since" && v == "start") {
+    if let Some(i) = query
+        .iter()
+        .position(|(k, v)| *k == "since" && v == "start")
+    {
         let started = info["State"]["StartedAt"]
             .as_str()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
@@ -119,7 +129,13 @@ pub async fn stream_logs(
         }
     }
     let res = client
-        .send(hyper::Method::GET, &ctr_path(id, "logs"), &query, crate::client::empty_body(), &[])
+        .send(
+            hyper::Method::GET,
+            &ctr_path(id, "logs"),
+            &query,
+            crate::client::empty_body(),
+            &[],
+        )
         .await?;
     let mut body = res.into_body();
     let mut demux = Demuxer::default();
@@ -168,7 +184,11 @@ pub async fn attach_until_done(
     }
     let names: Vec<&str> = ctrs.iter().map(|r| r.name.as_str()).collect();
     println!("Attaching to {}", names.join(", "));
-    let printer = Arc::new(LogPrinter::new(names.iter().copied(), opts.color, opts.no_prefix));
+    let printer = Arc::new(LogPrinter::new(
+        names.iter().copied(),
+        opts.color,
+        opts.no_prefix,
+    ));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String, i64)>();
     let service_of = |name: &str| {
         let ready = session.ready.lock().unwrap_or_else(|e| e.into_inner());
@@ -185,7 +205,10 @@ pub async fn attach_until_done(
         let r = r.clone();
         let svc = service_of(&r.name);
         tokio::spawn(async move {
-            let since = match r.started.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()) {
+            let since = match r
+                .started
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            {
                 Some(d) => format!("{}.{:09}", d.as_secs(), d.subsec_nanos()),
                 None => "start".to_string(),
             };
@@ -250,9 +273,17 @@ pub async fn attach_until_done(
 }
 
 /// Stops every container `up` made or kept, dependents first.
-async fn stop_all(c: &Compose, session: &Arc<Session>, timeout: &[(&'static str, String)]) -> anyhow::Result<()> {
+async fn stop_all(
+    c: &Compose,
+    session: &Arc<Session>,
+    timeout: &[(&'static str, String)],
+) -> anyhow::Result<()> {
     let progress = c.progress();
-    let ready = session.ready.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let ready = session
+        .ready
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let names: std::collections::BTreeSet<String> = ready.keys().cloned().collect();
     let order = super::dependents_among(&c.project, &names);
     let client = c.client.clone();
@@ -280,7 +311,9 @@ pub async fn logs_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     let mut ctrs = c.service_containers(&p.args, true).await?;
     let index = p.string("index");
     if !index.is_empty() {
-        let n: u64 = index.parse().map_err(|_| anyhow::anyhow!("invalid --index {index:?}"))?;
+        let n: u64 = index
+            .parse()
+            .map_err(|_| anyhow::anyhow!("invalid --index {index:?}"))?;
         ctrs.retain(|x| x.number == n);
     }
     let mut q = vec![("stdout", "1".to_string()), ("stderr", "1".to_string())];

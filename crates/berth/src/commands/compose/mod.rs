@@ -33,7 +33,10 @@ pub use progress::{Progress, ProgressMode};
 
 const SUBCOMMANDS: &[(&str, &str)] = &[
     ("build", "Build or rebuild services"),
-    ("config", "Parse, resolve and render compose file in canonical format"),
+    (
+        "config",
+        "Parse, resolve and render compose file in canonical format",
+    ),
     ("create", "Creates containers for a service"),
     ("down", "Stop and remove containers, networks"),
     ("events", "Receive real time events from containers"),
@@ -56,7 +59,10 @@ const SUBCOMMANDS: &[(&str, &str)] = &[
     ("unpause", "Unpause services"),
     ("up", "Create and start containers"),
     ("version", "Show the Docker Compose version information"),
-    ("wait", "Block until containers of all (or specified) services stop."),
+    (
+        "wait",
+        "Block until containers of all (or specified) services stop.",
+    ),
 ];
 
 fn global_spec() -> Spec {
@@ -93,7 +99,12 @@ fn sub(usage: &'static str, about: &'static str, flags: Vec<Flag>) -> Spec {
 }
 
 fn timeout_flag() -> Flag {
-    v("timeout", Some('t'), "int", "Specify a shutdown timeout in seconds")
+    v(
+        "timeout",
+        Some('t'),
+        "int",
+        "Specify a shutdown timeout in seconds",
+    )
 }
 
 fn sub_spec(name: &str) -> Option<Spec> {
@@ -368,7 +379,11 @@ impl Compose {
     }
 
     /// Containers of the given services (all when empty), checking the names exist.
-    pub async fn service_containers(&self, services: &[String], all: bool) -> anyhow::Result<Vec<Ctr>> {
+    pub async fn service_containers(
+        &self,
+        services: &[String],
+        all: bool,
+    ) -> anyhow::Result<Vec<Ctr>> {
         self.check_services(services)?;
         let list = self.containers(all, OneOff::Exclude).await?;
         Ok(list
@@ -422,7 +437,10 @@ where
     let mut tasks = Vec::new();
     for (name, ds) in deps {
         let tx = senders.remove(&name).expect("a sender per service");
-        let waits: Vec<_> = ds.iter().filter_map(|d| receivers.get(d).cloned()).collect();
+        let waits: Vec<_> = ds
+            .iter()
+            .filter_map(|d| receivers.get(d).cloned())
+            .collect();
         let f = f.clone();
         tasks.push(tokio::spawn(async move {
             for mut rx in waits {
@@ -460,7 +478,10 @@ where
 }
 
 /// The dependency map restricted to `names`.
-pub fn deps_among(project: &Project, names: &BTreeSet<String>) -> BTreeMap<String, BTreeSet<String>> {
+pub fn deps_among(
+    project: &Project,
+    names: &BTreeSet<String>,
+) -> BTreeMap<String, BTreeSet<String>> {
     berth_compose::graph::dependency_map(project)
         .into_iter()
         .filter(|(n, _)| names.contains(n))
@@ -469,9 +490,13 @@ pub fn deps_among(project: &Project, names: &BTreeSet<String>) -> BTreeMap<Strin
 }
 
 /// The reverse map: each service waits for the services that depend on it (stop order).
-pub fn dependents_among(project: &Project, names: &BTreeSet<String>) -> BTreeMap<String, BTreeSet<String>> {
+pub fn dependents_among(
+    project: &Project,
+    names: &BTreeSet<String>,
+) -> BTreeMap<String, BTreeSet<String>> {
     let deps = deps_among(project, names);
-    let mut out: BTreeMap<String, BTreeSet<String>> = names.iter().map(|n| (n.clone(), BTreeSet::new())).collect();
+    let mut out: BTreeMap<String, BTreeSet<String>> =
+        names.iter().map(|n| (n.clone(), BTreeSet::new())).collect();
     for (n, ds) in deps {
         for d in ds {
             out.entry(d).or_default().insert(n.clone());
@@ -531,7 +556,10 @@ pub async fn compose(ctx: &mut Ctx, argv: Vec<String>) -> anyhow::Result<()> {
             return Ok(());
         }
         Err(FlagError::Message(m)) => {
-            return Err(StatusError::exit(1, format!("{m}\nSee 'berth compose --help'.")))
+            return Err(StatusError::exit(
+                1,
+                format!("{m}\nSee 'berth compose --help'."),
+            ))
         }
     };
     let Some(cmd) = g.args.first().cloned() else {
@@ -541,7 +569,9 @@ pub async fn compose(ctx: &mut Ctx, argv: Vec<String>) -> anyhow::Result<()> {
     let Some(spec) = sub_spec(&cmd) else {
         return Err(StatusError::exit(
             1,
-            format!("unknown compose command: {cmd:?}\nRun 'berth compose --help' for more information"),
+            format!(
+                "unknown compose command: {cmd:?}\nRun 'berth compose --help' for more information"
+            ),
         ));
     };
     let p = match flags::parse(&spec, &g.args[1..]) {
@@ -550,7 +580,13 @@ pub async fn compose(ctx: &mut Ctx, argv: Vec<String>) -> anyhow::Result<()> {
             let usage = format!("compose {}", spec.usage);
             print!(
                 "{}",
-                flags::help("berth", &Spec { usage: Box::leak(usage.into_boxed_str()), ..spec })
+                flags::help(
+                    "berth",
+                    &Spec {
+                        usage: Box::leak(usage.into_boxed_str()),
+                        ..spec
+                    }
+                )
             );
             return Ok(());
         }
@@ -592,7 +628,11 @@ pub async fn compose(ctx: &mut Ctx, argv: Vec<String>) -> anyhow::Result<()> {
     if !named.is_empty() {
         project.enable(&named)?;
     }
-    let c = Compose { client, project, out };
+    let c = Compose {
+        client,
+        project,
+        out,
+    };
     match cmd.as_str() {
         "up" => up::up_command(&c, &p).await,
         "create" => up::create_command(&c, &p).await,

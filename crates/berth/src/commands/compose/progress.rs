@@ -143,10 +143,22 @@ impl Progress {
             return;
         }
         inner.frame = inner.frame.wrapping_add(1);
-        let width = crate::term::size().map(|(_, w)| w as usize).unwrap_or(80).max(40);
-        let done = inner.tasks.iter().filter(|t| t.state != State::Working).count();
+        let width = crate::term::size()
+            .map(|(_, w)| w as usize)
+            .unwrap_or(80)
+            .max(40);
+        let done = inner
+            .tasks
+            .iter()
+            .filter(|t| t.state != State::Working)
+            .count();
         let total = inner.tasks.len();
-        let id_w = inner.tasks.iter().map(|t| t.id.chars().count()).max().unwrap_or(0);
+        let id_w = inner
+            .tasks
+            .iter()
+            .map(|t| t.id.chars().count())
+            .max()
+            .unwrap_or(0);
         let mut out = String::new();
         if inner.drawn > 0 {
             out.push_str(&format!("\x1b[{}A", inner.drawn));

@@ -31,7 +31,9 @@ pub async fn exec(ctx: &mut Ctx, c: &Compose, p: &Parsed) -> anyhow::Result<()> 
     let svc = &p.args[0];
     c.check_services(std::slice::from_ref(svc))?;
     let index: u64 = p.string("index").parse().unwrap_or(0);
-    let list = c.service_containers(std::slice::from_ref(svc), false).await?;
+    let list = c
+        .service_containers(std::slice::from_ref(svc), false)
+        .await?;
     let target = list
         .iter()
         .filter(|x| x.state == "running")
@@ -62,7 +64,9 @@ pub async fn exec(ctx: &mut Ctx, c: &Compose, p: &Parsed) -> anyhow::Result<()> 
     }
     argv.push(target.id.clone());
     argv.extend(p.args[1..].iter().cloned());
-    let spec = crate::commands::command("exec").expect("exec has a spec").spec;
+    let spec = crate::commands::command("exec")
+        .expect("exec has a spec")
+        .spec;
     let parsed = crate::flags::parse(&spec, &argv).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     crate::commands::exec::exec(ctx, &parsed).await
 }
@@ -78,7 +82,8 @@ pub async fn run(_ctx: &mut Ctx, c: &Compose, p: &Parsed) -> anyhow::Result<()> 
     }
     let ep = p.string("entrypoint");
     if !ep.is_empty() {
-        s.entrypoint = Some(shell_words::split(&ep).map_err(|e| anyhow::anyhow!("--entrypoint: {e}"))?);
+        s.entrypoint =
+            Some(shell_words::split(&ep).map_err(|e| anyhow::anyhow!("--entrypoint: {e}"))?);
     }
     for e in p.list("env") {
         match e.split_once('=') {
@@ -101,7 +106,8 @@ pub async fn run(_ctx: &mut Ctx, c: &Compose, p: &Parsed) -> anyhow::Result<()> 
         s.ports.clear();
     }
     for spec in p.list("publish") {
-        s.ports.extend(short::parse_port(&spec).map_err(|e| anyhow::anyhow!("--publish: {e}"))?);
+        s.ports
+            .extend(short::parse_port(&spec).map_err(|e| anyhow::anyhow!("--publish: {e}"))?);
     }
     for spec in p.list("volume") {
         let mut v = short::parse_volume(&spec).map_err(|e| anyhow::anyhow!("--volume: {e}"))?;
@@ -224,7 +230,14 @@ pub async fn run(_ctx: &mut Ctx, c: &Compose, p: &Parsed) -> anyhow::Result<()> 
         pull: String::new(),
         quiet: true,
     };
-    start_attached(&c.client, &cid, &req, true, (String::new(), crate::stream::DEFAULT_DETACH_KEYS.to_vec())).await
+    start_attached(
+        &c.client,
+        &cid,
+        &req,
+        true,
+        (String::new(), crate::stream::DEFAULT_DETACH_KEYS.to_vec()),
+    )
+    .await
 }
 
 #[cfg(test)]

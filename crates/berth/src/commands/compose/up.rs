@@ -54,12 +54,12 @@ impl UpOptions {
         }
         let mut scale = BTreeMap::new();
         for s in p.list("scale") {
-            let (svc, n) = s
-                .split_once('=')
-                .ok_or_else(|| anyhow::anyhow!("invalid --scale option {s:?}: expected SERVICE=NUM"))?;
-            let n: u64 = n
-                .parse()
-                .map_err(|_| anyhow::anyhow!("invalid --scale option {s:?}: expected SERVICE=NUM"))?;
+            let (svc, n) = s.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!("invalid --scale option {s:?}: expected SERVICE=NUM")
+            })?;
+            let n: u64 = n.parse().map_err(|_| {
+                anyhow::anyhow!("invalid --scale option {s:?}: expected SERVICE=NUM")
+            })?;
             c.check_services(&[svc.to_string()])?;
             scale.insert(svc.to_string(), n);
         }
@@ -143,7 +143,10 @@ pub fn id_of(kind: &str, name: &str) -> String {
 
 /// Inspects an image; None when the daemon does not have it.
 pub async fn image_id(client: &Client, reference: &str) -> anyhow::Result<Option<String>> {
-    match client.get_json(&format!("/images/{}/json", esc(reference)), &[]).await {
+    match client
+        .get_json(&format!("/images/{}/json", esc(reference)), &[])
+        .await
+    {
         Ok(v) => Ok(v["Id"].as_str().map(str::to_string)),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e.into()),
@@ -173,14 +176,21 @@ async fn ensure_images(
         let has_build = s.build.is_some();
         let build = has_build
             && opts.build != BuildPolicy::Never
-            && (opts.build == BuildPolicy::Always || policy == "build" || (id.is_none() && policy != "always"));
+            && (opts.build == BuildPolicy::Always
+                || policy == "build"
+                || (id.is_none() && policy != "always"));
         if build {
             to_build.push(svc.clone());
         } else if policy == "always" || (id.is_none() && policy != "never") {
             if id.is_none() && has_build && opts.build == BuildPolicy::Never {
-                anyhow::bail!("service {svc:?} has no image {reference:?} and --no-build was given");
+                anyhow::bail!(
+                    "service {svc:?} has no image {reference:?} and --no-build was given"
+                );
             }
-            to_pull.entry(reference.clone()).or_default().push(svc.clone());
+            to_pull
+                .entry(reference.clone())
+                .or_default()
+                .push(svc.clone());
         } else if id.is_none() {
             anyhow::bail!("service {svc:?}: no such image: {reference} (pull_policy: never)");
         }
@@ -202,7 +212,11 @@ async fn ensure_images(
 }
 
 /// The networks the services use, created when missing (and checked when external).
-pub async fn ensure_networks(c: &Compose, keys: &BTreeSet<String>, progress: &Progress) -> anyhow::Result<()> {
+pub async fn ensure_networks(
+    c: &Compose,
+    keys: &BTreeSet<String>,
+    progress: &Progress,
+) -> anyhow::Result<()> {
     let jobs = keys.iter().map(|key| async move {
         let cfg = c.project.networks.get(key).cloned().unwrap_or_default();
         let name = c.project.network_name(key);
@@ -277,11 +291,19 @@ pub async fn ensure_networks(c: &Compose, keys: &BTreeSet<String>, progress: &Pr
 }
 
 /// The named volumes the services use, created when missing.
-pub async fn ensure_volumes(c: &Compose, keys: &BTreeSet<String>, progress: &Progress) -> anyhow::Result<()> {
+pub async fn ensure_volumes(
+    c: &Compose,
+    keys: &BTreeSet<String>,
+    progress: &Progress,
+) -> anyhow::Result<()> {
     let jobs = keys.iter().map(|key| async move {
         let cfg = c.project.volumes.get(key).cloned().unwrap_or_default();
         let name = c.project.volume_name(key);
-        match c.client.get_json(&format!("/volumes/{}", esc(&name)), &[]).await {
+        match c
+            .client
+            .get_json(&format!("/volumes/{}", esc(&name)), &[])
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(anyhow::Error::from(e)),
@@ -301,7 +323,11 @@ pub async fn ensure_volumes(c: &Compose, keys: &BTreeSet<String>, progress: &Pro
             "DriverOpts": cfg.driver_opts,
             "Labels": labels,
         });
-        match c.client.post_json("/volumes/create", &[], Some(&body)).await {
+        match c
+            .client
+            .post_json("/volumes/create", &[], Some(&body))
+            .await
+        {
             Ok(_) => {
                 progress.done(&id, "Created");
                 Ok(())
@@ -350,7 +376,10 @@ pub async fn remove_container(
         stop_container(client, progress, &ctr.id, &ctr.name, timeout).await?;
     }
     progress.working(&id, "Removing");
-    let q = [("force", "1".to_string()), ("v", if volumes { "1" } else { "0" }.to_string())];
+    let q = [
+        ("force", "1".to_string()),
+        ("v", if volumes { "1" } else { "0" }.to_string()),
+    ];
     match client.delete(&ctr_path(&ctr.id, ""), &q).await {
         Ok(_) => {}
         Err(e) if e.is_not_found() => {}
@@ -375,21 +404,19 @@ async fn create_container(
     let name = names::container_name(&s.project.name, svc, service, number);
     let (image, image_id) = s.images.get(svc).cloned().unwrap_or_default();
     let container_of = |other: &str| s.ready_of(other).first().map(|r| r.name.clone());
-    let spec = s
-        .project
-        .create_spec(
-            service,
-            &ContainerContext {
-                service: svc,
-                number,
-                name: name.clone(),
-                oneoff: false,
-                image,
-                image_id,
-                container_of: &container_of,
-                anonymous_volumes,
-            },
-        )?;
+    let spec = s.project.create_spec(
+        service,
+        &ContainerContext {
+            service: svc,
+            number,
+            name: name.clone(),
+            oneoff: false,
+            image,
+            image_id,
+            container_of: &container_of,
+            anonymous_volumes,
+        },
+    )?;
     let mut body = spec.body;
     if !s.multi_endpoint && spec.networks.len() > 1 {
         let first = spec.networks[0].clone();
@@ -446,7 +473,12 @@ async fn anonymous_volumes(client: &Client, id: &str) -> BTreeMap<String, String
 /// Brings one service's containers to what the file says.
 async fn converge_service(s: Arc<Session>, svc: String) -> anyhow::Result<()> {
     let service = &s.project.services[&svc];
-    let scale = s.opts.scale.get(&svc).copied().unwrap_or_else(|| service.replicas());
+    let scale = s
+        .opts
+        .scale
+        .get(&svc)
+        .copied()
+        .unwrap_or_else(|| service.replicas());
     let hash = names::config_hash(service);
     let image_id = s.images.get(&svc).and_then(|i| i.1.clone());
     let observed: Vec<Observed> = s
@@ -475,7 +507,9 @@ async fn converge_service(s: Arc<Session>, svc: String) -> anyhow::Result<()> {
         let s = s.clone();
         let svc = svc.clone();
         let old_ctr = match &a {
-            Action::Recreate { old } | Action::Remove { container: old } => by_id.get(&old.id).cloned(),
+            Action::Recreate { old } | Action::Remove { container: old } => {
+                by_id.get(&old.id).cloned()
+            }
             _ => None,
         };
         async move {
@@ -509,7 +543,11 @@ async fn converge_service(s: Arc<Session>, svc: String) -> anyhow::Result<()> {
                     }
                     let short: String = old.id.chars().take(12).collect();
                     s.client
-                        .post(&ctr_path(&old.id, "rename"), &[("name", format!("{short}_{}", old.name))], None)
+                        .post(
+                            &ctr_path(&old.id, "rename"),
+                            &[("name", format!("{short}_{}", old.name))],
+                            None,
+                        )
                         .await?;
                     let r = match create_container(&s, &svc, old.number, anon).await {
                         Ok(r) => r,
@@ -517,7 +555,11 @@ async fn converge_service(s: Arc<Session>, svc: String) -> anyhow::Result<()> {
                             // Put the old container back under its name.
                             let _ = s
                                 .client
-                                .post(&ctr_path(&old.id, "rename"), &[("name", old.name.clone())], None)
+                                .post(
+                                    &ctr_path(&old.id, "rename"),
+                                    &[("name", old.name.clone())],
+                                    None,
+                                )
                                 .await;
                             s.progress.error(&id, "Error");
                             return Err(e);
@@ -602,7 +644,11 @@ pub async fn wait_healthy(client: &Client, id: &str, name: &str) -> anyhow::Resu
 /// Waits until a container has stopped and returns its exit code.
 pub async fn wait_exit(client: &Client, id: &str) -> anyhow::Result<i64> {
     let v = client
-        .post_json(&ctr_path(id, "wait"), &[("condition", "not-running".to_string())], None)
+        .post_json(
+            &ctr_path(id, "wait"),
+            &[("condition", "not-running".to_string())],
+            None,
+        )
         .await?;
     Ok(v["StatusCode"].as_i64().unwrap_or(0))
 }
@@ -660,8 +706,11 @@ async fn start_service(s: Arc<Session>, svc: String) -> anyhow::Result<()> {
             }
         }
     });
-    let started: BTreeMap<String, std::time::SystemTime> =
-        futures_util::future::try_join_all(jobs).await?.into_iter().flatten().collect();
+    let started: BTreeMap<String, std::time::SystemTime> = futures_util::future::try_join_all(jobs)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
     let mut ready = s.ready.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(list) = ready.get_mut(&svc) {
         for r in list {
@@ -678,7 +727,8 @@ async fn start_service(s: Arc<Session>, svc: String) -> anyhow::Result<()> {
 fn orphans(c: &Compose, all: &[Ctr]) -> Vec<Ctr> {
     all.iter()
         .filter(|x| {
-            !c.project.services.contains_key(&x.service) && !c.project.disabled.contains_key(&x.service)
+            !c.project.services.contains_key(&x.service)
+                && !c.project.disabled.contains_key(&x.service)
         })
         .cloned()
         .collect()
@@ -754,33 +804,42 @@ pub async fn converge_project(
 }
 
 /// `--wait`: every container running, and healthy when it has a health check.
-pub async fn wait_running(s: &Session, services: &BTreeSet<String>, timeout: Option<u64>) -> anyhow::Result<()> {
-    let jobs = services.iter().flat_map(|svc| s.ready_of(svc)).map(|r| async move {
-        let id = id_of("Container", &r.name);
-        s.progress.working(&id, "Waiting");
-        let info = s.client.get_json(&ctr_path(&r.id, "json"), &[]).await?;
-        let result = if info["State"]["Health"].is_object() {
-            wait_healthy(&s.client, &r.id, &r.name).await.map(|_| "Healthy")
-        } else if info["State"]["Running"] == json!(true) {
-            Ok("Running")
-        } else {
-            Err(anyhow::anyhow!(
-                "container {} exited ({})",
-                r.name,
-                info["State"]["ExitCode"].as_i64().unwrap_or(0)
-            ))
-        };
-        match result {
-            Ok(status) => {
-                s.progress.done(&id, status);
-                Ok(())
+pub async fn wait_running(
+    s: &Session,
+    services: &BTreeSet<String>,
+    timeout: Option<u64>,
+) -> anyhow::Result<()> {
+    let jobs = services
+        .iter()
+        .flat_map(|svc| s.ready_of(svc))
+        .map(|r| async move {
+            let id = id_of("Container", &r.name);
+            s.progress.working(&id, "Waiting");
+            let info = s.client.get_json(&ctr_path(&r.id, "json"), &[]).await?;
+            let result = if info["State"]["Health"].is_object() {
+                wait_healthy(&s.client, &r.id, &r.name)
+                    .await
+                    .map(|_| "Healthy")
+            } else if info["State"]["Running"] == json!(true) {
+                Ok("Running")
+            } else {
+                Err(anyhow::anyhow!(
+                    "container {} exited ({})",
+                    r.name,
+                    info["State"]["ExitCode"].as_i64().unwrap_or(0)
+                ))
+            };
+            match result {
+                Ok(status) => {
+                    s.progress.done(&id, status);
+                    Ok(())
+                }
+                Err(e) => {
+                    s.progress.error(&id, "Error");
+                    Err(e)
+                }
             }
-            Err(e) => {
-                s.progress.error(&id, "Error");
-                Err(e)
-            }
-        }
-    });
+        });
     let all = futures_util::future::try_join_all(jobs);
     match timeout {
         Some(t) => tokio::time::timeout(Duration::from_secs(t), all)
@@ -805,7 +864,10 @@ pub async fn up_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     }
     let wait_timeout = match p.string("wait-timeout").as_str() {
         "" => None,
-        t => Some(t.parse::<u64>().map_err(|_| anyhow::anyhow!("invalid --wait-timeout {t:?}"))?),
+        t => Some(
+            t.parse::<u64>()
+                .map_err(|_| anyhow::anyhow!("invalid --wait-timeout {t:?}"))?,
+        ),
     };
     let targets = opts.targets(&c.project);
     let explicit: Vec<String> = opts.services.clone();
@@ -831,7 +893,11 @@ pub async fn up_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     }
     // Attached: the named services' output (all services when none is named), except
     // services with `attach: false`.
-    let mut attach: BTreeSet<String> = if explicit.is_empty() { targets.clone() } else { explicit.into_iter().collect() };
+    let mut attach: BTreeSet<String> = if explicit.is_empty() {
+        targets.clone()
+    } else {
+        explicit.into_iter().collect()
+    };
     let only = p.list("attach");
     if !only.is_empty() {
         attach = only.into_iter().collect();
@@ -870,7 +936,10 @@ pub async fn start_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     c.check_services(&p.args)?;
     let all = c.containers(true, OneOff::Exclude).await?;
     let targets: BTreeSet<String> = if p.args.is_empty() {
-        all.iter().map(|x| x.service.clone()).filter(|s| c.project.services.contains_key(s)).collect()
+        all.iter()
+            .map(|x| x.service.clone())
+            .filter(|s| c.project.services.contains_key(s))
+            .collect()
     } else {
         p.args.iter().cloned().collect()
     };
