@@ -1,3 +1,5 @@
+//! Tests of loading: files, merging, interpolation, validation errors and the create bodies.
+
 use super::*;
 use crate::container::ContainerContext;
 use serde_json::json;

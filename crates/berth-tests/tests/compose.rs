@@ -1116,3 +1116,58 @@ fn project_names_come_from_the_directory_flag_or_environment() {
     }
     assert!(ids(&d, "label=com.docker.compose.project").is_empty());
 }
+
+#[test]
+fn docker_compose_v1_builds_publishes_and_resolves_services() {
+    if !require_root() {
+        return;
+    }
+    let d = TestDaemon::start();
+    let p = ProjectDir::new(&d, "v1build");
+    let port = free_port();
+    p.write(
+        "Dockerfile",
+        "FROM busybox\nARG GREETING=hi\nRUN mkdir -p /www && echo \"$GREETING from web\" > /www/index.html\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
+    );
+    p.write(
+        "docker-compose.yml",
+        &format!(
+            r#"version: '3.8'
+services:
+  web:
+    build:
+      context: .
+      args:
+        GREETING: v1
+    stop_signal: SIGKILL
+    ports: ["127.0.0.1:{port}:8080"]
+  client:
+    image: busybox
+    command: sh -c 'until timeout 5 wget -qO- http://web:8080/ > /data/got; do sleep 0.2; done; exec sleep 1000'
+    stop_signal: SIGKILL
+    depends_on: [web]
+    volumes: [data:/data]
+volumes:
+  data:
+"#
+        ),
+    );
+    let up = docker_compose(&d, &p, &["up", "-d", "--build"]);
+    assert_eq!(up.code, 0, "{}\n{}", up.stderr, d.log());
+    assert!(d.wait_until(20, || {
+        docker_compose(&d, &p, &["exec", "-T", "client", "cat", "/data/got"]).stdout.trim() == "v1 from web"
+    }));
+    let url = format!("http://127.0.0.1:{port}/");
+    let host = output({
+        let mut c = Command::new("timeout");
+        c.args(["5", "busybox", "wget", "-qO-", &url]);
+        c
+    });
+    assert_eq!(host.out(), "v1 from web", "{}", host.stderr);
+    let down = docker_compose(&d, &p, &["down", "-v", "--rmi", "local"]);
+    assert_eq!(down.code, 0, "{}", down.stderr);
+    assert!(ids(&d, "label=com.docker.compose.project=v1build").is_empty());
+    assert!(!volumes(&d).contains("v1build_data"));
+    let images = d.berth(&["images", "--format", "{{.Repository}}"]).ok();
+    assert!(!images.stdout.contains("v1build_web"), "{}", images.stdout);
+}
