@@ -201,8 +201,8 @@ impl std::fmt::Display for Duration {
             return write!(f, "{neg}{}ms", trim_float(u as f64 / 1e6));
         }
         let secs = u as f64 / 1e9;
-        let h = (u / 3_600_000_000_000) as u64;
-        let m = ((u / 60_000_000_000) % 60) as u64;
+        let h = u / 3_600_000_000_000;
+        let m = (u / 60_000_000_000) % 60;
         let s = secs - (h * 3600 + m * 60) as f64;
         if h > 0 {
             write!(f, "{neg}{h}h{m}m{}s", trim_float(s))
