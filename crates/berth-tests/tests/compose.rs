@@ -1155,7 +1155,10 @@ volumes:
     let up = docker_compose(&d, &p, &["up", "-d", "--build"]);
     assert_eq!(up.code, 0, "{}\n{}", up.stderr, d.log());
     assert!(d.wait_until(20, || {
-        docker_compose(&d, &p, &["exec", "-T", "client", "cat", "/data/got"]).stdout.trim() == "v1 from web"
+        docker_compose(&d, &p, &["exec", "-T", "client", "cat", "/data/got"])
+            .stdout
+            .trim()
+            == "v1 from web"
     }));
     let url = format!("http://127.0.0.1:{port}/");
     let host = output({
