@@ -53,6 +53,16 @@ bench_prepared() { # name, berth command, docker command, berth prepare, docker 
   printf '%-28s berth %8s ms   docker %8s ms   ratio %5.2f\n' "$1" "$b" "$d" "$(python3 -c "print($b/$d)")"
 }
 
+# Both daemons again, with their bridge networking (see lib.sh), and busybox.
+restart_with_networking() {
+  stop_daemons
+  BENCH_NET=1
+  mkdir -p "$BENCH_DIR"
+  start_berthd
+  start_dockerd
+  load_busybox
+}
+
 for s in "${scenarios[@]}"; do
   case $s in
     run)
@@ -145,12 +155,7 @@ PY
       berth rm -f cm >/dev/null; dock rm -f cm >/dev/null
       ;;
     net)
-      stop_daemons
-      BENCH_NET=1
-      mkdir -p "$BENCH_DIR"
-      start_berthd
-      start_dockerd
-      load_busybox
+      restart_with_networking
       load_netbench
       berth network create benchnet >/dev/null; dock network create benchnet >/dev/null
       gbits() { python3 -c "import json,sys; print('%.2f' % (json.load(sys.stdin)['end']['sum_received']['bits_per_second']/1e9))"; }
@@ -222,12 +227,7 @@ DF
       # `up -d` and `down -v` of 10 services, each on one user network with a named volume,
       # from images present. The docker side is Debian's docker-compose 1.29 (Python; this
       # machine has no compose v2 plugin) against the private dockerd.
-      stop_daemons
-      BENCH_NET=1
-      mkdir -p "$BENCH_DIR"
-      start_berthd
-      start_dockerd
-      load_busybox
+      restart_with_networking
       proj=$BENCH_DIR/composebench; mkdir -p "$proj"
       {
         echo "services:"

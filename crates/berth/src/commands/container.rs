@@ -845,25 +845,26 @@ pub async fn top(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
     let v = client
         .get_json(&format!("/containers/{}/top", esc(&p.args[0])), &q)
         .await?;
-    let mut tw = crate::tabwriter::TabWriter::new(20, 3);
-    let titles: Vec<&str> = v["Titles"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Json::as_str)
-        .collect();
-    tw.write(&format!("{}\n", titles.join("\t")));
-    for proc_ in v["Processes"].as_array().into_iter().flatten() {
-        let cols: Vec<&str> = proc_
-            .as_array()
+    print!("{}", top_table(&v, 20));
+    Ok(())
+}
+
+/// The table of a `/containers/{id}/top` answer (`min_width`: docker's 20, compose's 4).
+pub fn top_table(v: &Json, min_width: usize) -> String {
+    let mut tw = crate::tabwriter::TabWriter::new(min_width, 3);
+    let strings = |row: &Json| -> Vec<String> {
+        row.as_array()
             .into_iter()
             .flatten()
             .filter_map(Json::as_str)
-            .collect();
-        tw.write(&format!("{}\n", cols.join("\t")));
+            .map(str::to_string)
+            .collect()
+    };
+    tw.write(&format!("{}\n", strings(&v["Titles"]).join("\t")));
+    for row in v["Processes"].as_array().into_iter().flatten() {
+        tw.write(&format!("{}\n", strings(row).join("\t")));
     }
-    print!("{}", tw.finish());
-    Ok(())
+    tw.finish()
 }
 
 pub async fn logs(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {

@@ -173,25 +173,22 @@ pub async fn build_service(c: &Compose, svc: &str, flags: &BuildFlags) -> anyhow
         )
         .await?;
     let mut stream = res.into_body();
-    let mut buf = Vec::new();
     let mut out = std::io::stderr();
-    while let Some(chunk) = crate::client::next_chunk(&mut stream).await {
-        buf.extend_from_slice(&chunk?);
-        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=pos).collect();
-            let Ok(m) = serde_json::from_slice::<Json>(&line) else {
-                continue;
-            };
-            if let Some(e) = m.get("error").and_then(Json::as_str) {
-                anyhow::bail!("failed to build service {svc:?}: {e}");
-            }
-            if !flags.quiet {
-                if let Some(s) = m.get("stream").and_then(Json::as_str) {
-                    let _ = out.write_all(s.as_bytes());
-                }
+    crate::client::for_each_line(&mut stream, |line| {
+        let Ok(m) = serde_json::from_slice::<Json>(line) else {
+            return Ok(());
+        };
+        if let Some(e) = m.get("error").and_then(Json::as_str) {
+            anyhow::bail!("failed to build service {svc:?}: {e}");
+        }
+        if !flags.quiet {
+            if let Some(s) = m.get("stream").and_then(Json::as_str) {
+                let _ = out.write_all(s.as_bytes());
             }
         }
-    }
+        Ok(())
+    })
+    .await?;
     image_id(&c.client, &image)
         .await?
         .ok_or_else(|| anyhow::anyhow!("build of service {svc:?} did not produce {image}"))
@@ -199,13 +196,7 @@ pub async fn build_service(c: &Compose, svc: &str, flags: &BuildFlags) -> anyhow
 
 pub async fn build_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     c.check_services(&p.args)?;
-    let mut services: Vec<String> = if p.bool("with-dependencies") {
-        berth_compose::graph::with_dependencies(&c.project, &p.args)
-            .into_iter()
-            .collect()
-    } else {
-        c.selected(&p.args)
-    };
+    let mut services = c.selected_with_deps(&p.args, p.bool("with-dependencies"));
     services.retain(|s| c.project.services.get(s).is_some_and(|x| x.build.is_some()));
     let flags = BuildFlags {
         no_cache: p.bool("no-cache"),
@@ -221,13 +212,7 @@ pub async fn build_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
 
 pub async fn pull_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     c.check_services(&p.args)?;
-    let services: Vec<String> = if p.bool("include-deps") {
-        berth_compose::graph::with_dependencies(&c.project, &p.args)
-            .into_iter()
-            .collect()
-    } else {
-        c.selected(&p.args)
-    };
+    let services = c.selected_with_deps(&p.args, p.bool("include-deps"));
     let progress = c.progress();
     let mut refs: BTreeMap<String, ()> = BTreeMap::new();
     for svc in &services {
@@ -280,13 +265,7 @@ async fn push_one(client: &Client, reference: &str) -> anyhow::Result<()> {
 
 pub async fn push_command(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     c.check_services(&p.args)?;
-    let services: Vec<String> = if p.bool("include-deps") {
-        berth_compose::graph::with_dependencies(&c.project, &p.args)
-            .into_iter()
-            .collect()
-    } else {
-        c.selected(&p.args)
-    };
+    let services = c.selected_with_deps(&p.args, p.bool("include-deps"));
     let progress = c.progress();
     let mut errors = Vec::new();
     for svc in services {

@@ -273,24 +273,7 @@ pub async fn top(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     for x in &list {
         let v = c.client.get_json(&ctr_path(&x.id, "top"), &[]).await?;
         out.push_str(&format!("{}\n", x.name));
-        let mut tw = crate::tabwriter::TabWriter::new(4, 3);
-        let titles: Vec<&str> = v["Titles"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Json::as_str)
-            .collect();
-        tw.write(&format!("{}\n", titles.join("\t")));
-        for row in v["Processes"].as_array().into_iter().flatten() {
-            let cols: Vec<&str> = row
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Json::as_str)
-                .collect();
-            tw.write(&format!("{}\n", cols.join("\t")));
-        }
-        out.push_str(&tw.finish());
+        out.push_str(&crate::commands::container::top_table(&v, 4));
         out.push('\n');
     }
     print!("{out}");
@@ -442,37 +425,33 @@ pub async fn events(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
         )
         .await?;
     let mut body = res.into_body();
-    let mut buf = Vec::new();
     let mut out = std::io::stdout();
-    while let Some(chunk) = crate::client::next_chunk(&mut body).await {
-        buf.extend_from_slice(&chunk?);
-        while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=pos).collect();
-            let Ok(e) = serde_json::from_slice::<Json>(&line) else {
-                continue;
-            };
-            let service = e["Actor"]["Attributes"][names::SERVICE]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
-            if !p.args.is_empty() && !p.args.contains(&service) {
-                continue;
-            }
-            if p.bool("json") {
-                let j = json!({
-                    "time": e["timeNano"].as_i64().map(|n| chrono::DateTime::from_timestamp(n / 1_000_000_000, (n % 1_000_000_000) as u32).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)).unwrap_or_default()),
-                    "type": "container",
-                    "action": e["Action"],
-                    "id": e["Actor"]["ID"],
-                    "service": service,
-                    "attributes": e["Actor"]["Attributes"],
-                });
-                writeln!(out, "{j}")?;
-            } else {
-                writeln!(out, "{}", event_line(&e))?;
-            }
-            out.flush()?;
+    crate::client::for_each_line(&mut body, |line| {
+        let Ok(e) = serde_json::from_slice::<Json>(line) else {
+            return Ok(());
+        };
+        let service = e["Actor"]["Attributes"][names::SERVICE]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if !p.args.is_empty() && !p.args.contains(&service) {
+        return Ok(());
         }
-    }
-    Ok(())
+        if p.bool("json") {
+            let j = json!({
+                "time": e["timeNano"].as_i64().map(|n| chrono::DateTime::from_timestamp(n / 1_000_000_000, (n % 1_000_000_000) as u32).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)).unwrap_or_default()),
+                "type": "container",
+                "action": e["Action"],
+                "id": e["Actor"]["ID"],
+                "service": service,
+                "attributes": e["Actor"]["Attributes"],
+            });
+            writeln!(out, "{j}")?;
+        } else {
+            writeln!(out, "{}", event_line(&e))?;
+        }
+        out.flush()?;
+        Ok(())
+    })
+    .await
 }

@@ -5,6 +5,7 @@
 use super::up::{id_of, remove_container, stop_container};
 use super::{
     ctr_path, dependents_among, deps_among, in_dependency_order, post_ok, Compose, Ctr, OneOff,
+    Progress,
 };
 use crate::commands::esc;
 use crate::flags::Parsed;
@@ -137,29 +138,8 @@ pub async fn down(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     nets.extend(labelled(c, "networks").await?);
     let mut errors = Vec::new();
     for name in nets {
-        match c
-            .client
-            .get_json(&format!("/networks/{}", esc(&name)), &[])
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => continue,
-            Err(e) => return Err(e.into()),
-        }
-        let id = id_of("Network", &name);
-        progress.working(&id, "Removing");
-        match c
-            .client
-            .delete(&format!("/networks/{}", esc(&name)), &[])
-            .await
-        {
-            Ok(_) => progress.done(&id, "Removed"),
-            Err(e) if e.is_not_found() => progress.done(&id, "Removed"),
-            Err(e) => {
-                progress.error(&id, "Error");
-                errors.push(format!("failed to remove network {name}: {e}"));
-            }
-        }
+        let path = format!("/networks/{}", esc(&name));
+        remove_resource(c, &progress, "Network", &name, &path, &path, &mut errors).await?;
     }
     if volumes {
         let mut vols: BTreeSet<String> = c
@@ -171,28 +151,8 @@ pub async fn down(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
             .collect();
         vols.extend(labelled(c, "volumes").await?);
         for name in vols {
-            match c
-                .client
-                .get_json(&format!("/volumes/{}", esc(&name)), &[])
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if e.is_not_found() => continue,
-                Err(e) => return Err(e.into()),
-            }
-            let id = id_of("Volume", &name);
-            progress.working(&id, "Removing");
-            match c
-                .client
-                .delete(&format!("/volumes/{}", esc(&name)), &[])
-                .await
-            {
-                Ok(_) => progress.done(&id, "Removed"),
-                Err(e) => {
-                    progress.error(&id, "Error");
-                    errors.push(format!("failed to remove volume {name}: {e}"));
-                }
-            }
+            let path = format!("/volumes/{}", esc(&name));
+            remove_resource(c, &progress, "Volume", &name, &path, &path, &mut errors).await?;
         }
     }
     if !rmi.is_empty() {
@@ -203,22 +163,9 @@ pub async fn down(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
             }
         }
         for img in images {
-            if super::up::image_id(&c.client, &img).await?.is_none() {
-                continue;
-            }
-            let id = id_of("Image", &img);
-            progress.working(&id, "Removing");
-            match c
-                .client
-                .delete(&format!("/images/{}", esc(&img)), &[])
-                .await
-            {
-                Ok(_) => progress.done(&id, "Removed"),
-                Err(e) => {
-                    progress.error(&id, "Error");
-                    errors.push(format!("failed to remove image {img}: {e}"));
-                }
-            }
+            let path = format!("/images/{}", esc(&img));
+            let inspect = format!("{path}/json");
+            remove_resource(c, &progress, "Image", &img, &inspect, &path, &mut errors).await?;
         }
     }
     progress.finish();
@@ -227,6 +174,38 @@ pub async fn down(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
     } else {
         Err(anyhow::anyhow!(errors.join("\n")))
     }
+}
+
+/// Removes a network, volume or image (`kind`, as progress names it) that `inspect` finds,
+/// with progress; one already gone is skipped, a failure is added to `errors`.
+async fn remove_resource(
+    c: &Compose,
+    progress: &Progress,
+    kind: &str,
+    name: &str,
+    inspect: &str,
+    path: &str,
+    errors: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    match c.client.get_json(inspect, &[]).await {
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    let id = id_of(kind, name);
+    progress.working(&id, "Removing");
+    match c.client.delete(path, &[]).await {
+        Ok(_) => progress.done(&id, "Removed"),
+        Err(e) if e.is_not_found() => progress.done(&id, "Removed"),
+        Err(e) => {
+            progress.error(&id, "Error");
+            errors.push(format!(
+                "failed to remove {} {name}: {e}",
+                kind.to_lowercase()
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub async fn stop(c: &Compose, p: &Parsed) -> anyhow::Result<()> {

@@ -410,6 +410,17 @@ impl Compose {
         }
     }
 
+    /// [`Compose::selected`], with their dependencies (transitively) when `deps`.
+    pub fn selected_with_deps(&self, args: &[String], deps: bool) -> Vec<String> {
+        if deps {
+            berth_compose::graph::with_dependencies(&self.project, args)
+                .into_iter()
+                .collect()
+        } else {
+            self.selected(args)
+        }
+    }
+
     pub fn progress(&self) -> Progress {
         Progress::new(self.out.progress)
     }
