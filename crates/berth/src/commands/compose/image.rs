@@ -49,20 +49,7 @@ pub async fn pull_one(
     let id = id_of("Image", reference);
     progress.working(&id, "Pulling");
     let result = async {
-        let res = c
-            .client
-            .send(
-                hyper::Method::POST,
-                "/images/create",
-                &q,
-                empty_body(),
-                &[("X-Registry-Auth", auth_header(r.domain()))],
-            )
-            .await?;
-        let mut body = res.into_body();
-        crate::progress::display(&mut body, true, false, true)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        registry_call(&c.client, "/images/create", &q, r.domain()).await?;
         image_id(&c.client, reference)
             .await?
             .ok_or_else(|| anyhow::anyhow!("pull of {reference} left no image"))
@@ -247,13 +234,24 @@ async fn push_one(client: &Client, reference: &str) -> anyhow::Result<()> {
     if let Some(t) = r.tag() {
         q.push(("tag", t.to_string()));
     }
+    let path = format!("/images/{}/push", esc(&r.familiar_repository()));
+    registry_call(client, &path, &q, r.domain()).await
+}
+
+/// A pull or push: the request with the registry's credentials, its progress shown.
+async fn registry_call(
+    client: &Client,
+    path: &str,
+    q: &[(&str, String)],
+    domain: &str,
+) -> anyhow::Result<()> {
     let res = client
         .send(
             hyper::Method::POST,
-            &format!("/images/{}/push", esc(&r.familiar_repository())),
-            &q,
+            path,
+            q,
             empty_body(),
-            &[("X-Registry-Auth", auth_header(r.domain()))],
+            &[("X-Registry-Auth", auth_header(domain))],
         )
         .await?;
     let mut body = res.into_body();

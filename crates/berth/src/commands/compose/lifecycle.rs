@@ -15,32 +15,18 @@ use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
-/// Groups containers by service and runs `f` on each group, dependents first.
+/// Groups containers by service and runs `f` on each group, dependents first (stop order).
 async fn per_service_reverse<F, Fut>(c: &Compose, ctrs: Vec<Ctr>, f: F) -> anyhow::Result<()>
 where
     F: Fn(Ctr) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    let mut groups: BTreeMap<String, Vec<Ctr>> = BTreeMap::new();
-    for x in ctrs {
-        groups.entry(x.service.clone()).or_default().push(x);
-    }
-    let names: BTreeSet<String> = groups.keys().cloned().collect();
-    let order = dependents_among(&c.project, &names);
-    in_dependency_order(order, move |svc| {
-        let list = groups.get(&svc).cloned().unwrap_or_default();
-        let f = f.clone();
-        async move {
-            futures_util::future::try_join_all(list.into_iter().map(f))
-                .await
-                .map(|_| ())
-        }
-    })
-    .await
+    per_service(c, ctrs, true, f).await
 }
 
-/// Groups containers by service and runs `f` on each group, dependencies first.
-async fn per_service_forward<F, Fut>(c: &Compose, ctrs: Vec<Ctr>, f: F) -> anyhow::Result<()>
+/// Groups containers by service and runs `f` on each group, dependencies first (start
+/// order), or dependents first when `reverse`.
+async fn per_service<F, Fut>(c: &Compose, ctrs: Vec<Ctr>, reverse: bool, f: F) -> anyhow::Result<()>
 where
     F: Fn(Ctr) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
@@ -50,10 +36,15 @@ where
         groups.entry(x.service.clone()).or_default().push(x);
     }
     let names: BTreeSet<String> = groups.keys().cloned().collect();
-    let mut order = deps_among(&c.project, &names);
-    for n in &names {
-        order.entry(n.clone()).or_default();
-    }
+    let order = if reverse {
+        dependents_among(&c.project, &names)
+    } else {
+        let mut order = deps_among(&c.project, &names);
+        for n in &names {
+            order.entry(n.clone()).or_default();
+        }
+        order
+    };
     in_dependency_order(order, move |svc| {
         let list = groups.get(&svc).cloned().unwrap_or_default();
         let f = f.clone();
@@ -261,11 +252,7 @@ async fn each(
             }
         }
     };
-    let r = if reverse {
-        per_service_reverse(c, ctrs, f).await
-    } else {
-        per_service_forward(c, ctrs, f).await
-    };
+    let r = per_service(c, ctrs, reverse, f).await;
     progress.finish();
     r
 }
