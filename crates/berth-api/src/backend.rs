@@ -147,6 +147,17 @@ pub trait ContainerBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<()>> + Send {
         async { unsupported("archive put") }
     }
+    /// `write_path` with files' content passed as descriptors on a local socket.
+    fn write_path_fds(
+        &self,
+        _name: &str,
+        _path: &str,
+        _sock: std::os::unix::net::UnixStream,
+        _prefix: Vec<u8>,
+        _copy_uid_gid: bool,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { unsupported("archive put with descriptors") }
+    }
     fn export(&self, _name: &str) -> impl Future<Output = Result<ArchiveWriter>> + Send {
         async { unsupported("export") }
     }
@@ -438,6 +449,20 @@ impl ContainerBackend for EngineBackend {
     ) -> impl Future<Output = Result<()>> + Send {
         let (e, n, p) = (self.0.clone(), name.to_string(), path.to_string());
         async move { e.write_container_path(&n, &p, tar, copy_uid_gid).await }
+    }
+    fn write_path_fds(
+        &self,
+        name: &str,
+        path: &str,
+        sock: std::os::unix::net::UnixStream,
+        prefix: Vec<u8>,
+        copy_uid_gid: bool,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let (e, n, p) = (self.0.clone(), name.to_string(), path.to_string());
+        async move {
+            e.write_container_path_fds(&n, &p, sock, prefix, copy_uid_gid)
+                .await
+        }
     }
     fn export(&self, name: &str) -> impl Future<Output = Result<ArchiveWriter>> + Send {
         let (e, n) = (self.0.clone(), name.to_string());

@@ -168,9 +168,17 @@ pub async fn serve(app: Router, listeners: Vec<Bound>) {
     }
 }
 
+/// Marks requests that came on a unix socket (a client on this machine).
+#[derive(Clone, Copy, Debug)]
+pub struct LocalSocket;
+
 fn spawn_conn<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(app: Router, stream: S) {
+    let local = std::any::TypeId::of::<S>() == std::any::TypeId::of::<tokio::net::UnixStream>();
     tokio::spawn(async move {
-        let svc = tower::service_fn(move |req: Request<Incoming>| {
+        let svc = tower::service_fn(move |mut req: Request<Incoming>| {
+            if local {
+                req.extensions_mut().insert(LocalSocket);
+            }
             let app = app.clone();
             async move { Ok::<_, Infallible>(handle(app, req).await) }
         });

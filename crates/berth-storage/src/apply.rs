@@ -158,6 +158,20 @@ pub(crate) fn apply_tar_owned(
     owner: Option<(u32, u32)>,
     hash: bool,
 ) -> Result<Applied> {
+    apply_tar_with(input, dest, mode, recipe, owner, hash, None)
+}
+
+/// [`apply_tar_owned`] where regular files marked with [`crate::fdpass::PAX_FROM_FD`] take
+/// their content from the next descriptor of `fds` instead of the stream.
+pub(crate) fn apply_tar_with(
+    input: impl Read,
+    dest: &Path,
+    mode: WhiteoutMode,
+    recipe: Option<&Path>,
+    owner: Option<(u32, u32)>,
+    hash: bool,
+    fds: Option<crate::fdpass::FdQueue>,
+) -> Result<Applied> {
     let (_, plain) = decompress(input).map_err(|source| StorageError::LayerRead { source })?;
     let recipe_writer = match recipe {
         Some(p) => Some(RecipeWriter::create(p).ctx("creating", p)?),
@@ -192,6 +206,7 @@ pub(crate) fn apply_tar_owned(
         recipe_ok: true,
         buf: vec![0u8; 1 << 20],
         owner,
+        fds,
     };
     for entry in archive
         .entries()
@@ -276,6 +291,8 @@ struct EntryMeta {
     mode: u32,
     mtime: (i64, i64),
     xattrs: Vec<(String, Vec<u8>)>,
+    /// The content comes from a passed descriptor.
+    from_fd: bool,
 }
 
 struct Extractor<'a> {
@@ -298,6 +315,8 @@ struct Extractor<'a> {
     buf: Vec<u8>,
     /// Owner given to every entry instead of the tar's (`docker cp` without `-a`).
     owner: Option<(u32, u32)>,
+    /// Descriptors passed along the stream, for entries whose content is not in it.
+    fds: Option<crate::fdpass::FdQueue>,
 }
 
 fn read_err(source: io::Error) -> StorageError {
@@ -389,6 +408,20 @@ impl Extractor<'_> {
                     self.recipe_ok = false;
                 }
                 let mut file = File::from(fd);
+                if meta.from_fd {
+                    let src = self
+                        .fds
+                        .as_ref()
+                        .and_then(|q| q.borrow_mut().pop_front())
+                        .ok_or_else(|| {
+                            StorageError::invalid_layer(format!(
+                                "no descriptor was passed for {}",
+                                rel.display()
+                            ))
+                        })?;
+                    self.size += crate::fdpass::copy_contents(&src, &file, &mut self.buf)
+                        .ctx("copying into", self.root.join(&rel))?;
+                }
                 loop {
                     let n = entry.read(&mut self.buf).map_err(read_err)?;
                     if n == 0 {
@@ -465,6 +498,7 @@ impl Extractor<'_> {
     fn entry_meta<R: Read>(&self, entry: &mut tar::Entry<'_, R>) -> Result<EntryMeta> {
         let (mut uid, mut gid, mut mtime) = (None, None, None);
         let mut xattrs = Vec::new();
+        let mut from_fd = false;
         if let Some(exts) = entry.pax_extensions().map_err(read_err)? {
             for ext in exts {
                 let ext = ext.map_err(read_err)?;
@@ -478,6 +512,7 @@ impl Extractor<'_> {
                     "uid" => uid = value.parse::<u32>().ok(),
                     "gid" => gid = value.parse::<u32>().ok(),
                     "mtime" => mtime = parse_pax_time(value),
+                    crate::fdpass::PAX_FROM_FD => from_fd = self.fds.is_some(),
                     _ => {}
                 }
             }
@@ -496,6 +531,7 @@ impl Extractor<'_> {
             mode,
             mtime,
             xattrs,
+            from_fd,
         })
     }
 

@@ -73,6 +73,28 @@ fn append_dir<W: Write>(
     Ok(())
 }
 
+/// Copies the contents of directory `src` into the existing empty directory `dst`, and
+/// gives `dst` the owner and mode of `src` (Docker's copy of image content into a new
+/// volume). Owners, modes, times, xattrs, links and devices are kept.
+pub fn copy_dir_contents(src: &Path, dst: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for name in crate::fsutil::sorted_names(src).ctx("listing", src)? {
+        crate::fsutil::copy_tree(&src.join(&name), &dst.join(&name))
+            .ctx("copying", src.join(&name))?;
+    }
+    let meta = std::fs::metadata(src).ctx("reading", src)?;
+    crate::fsutil::set_owner_mode_time(
+        rustix::fs::CWD,
+        dst,
+        meta.uid(),
+        meta.gid(),
+        Some(meta.mode()),
+        None,
+    )
+    .ctx("setting owner of", dst)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,26 +187,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// Copies the contents of directory `src` into the existing empty directory `dst`, and
-/// gives `dst` the owner and mode of `src` (Docker's copy of image content into a new
-/// volume). Owners, modes, times, xattrs, links and devices are kept.
-pub fn copy_dir_contents(src: &Path, dst: &Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    for name in crate::fsutil::sorted_names(src).ctx("listing", src)? {
-        crate::fsutil::copy_tree(&src.join(&name), &dst.join(&name))
-            .ctx("copying", &src.join(&name))?;
-    }
-    let meta = std::fs::metadata(src).ctx("reading", src)?;
-    crate::fsutil::set_owner_mode_time(
-        rustix::fs::CWD,
-        dst,
-        meta.uid(),
-        meta.gid(),
-        Some(meta.mode()),
-        None,
-    )
-    .ctx("setting owner of", dst)?;
-    Ok(())
 }

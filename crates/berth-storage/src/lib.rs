@@ -41,6 +41,7 @@ mod diff;
 mod driver;
 mod drivers;
 pub mod error;
+pub mod fdpass;
 mod fsutil;
 pub mod import;
 mod layers;

@@ -771,3 +771,57 @@ fn heredocs_scratch_images_and_user_switches() {
     );
     assert_eq!(d.inspect("heredoc", "{{len .RootFS.Layers}}"), "2");
 }
+
+#[test]
+fn run_steps_use_the_default_bridge_unless_told_otherwise() {
+    if !require_root() {
+        return;
+    }
+    let d = TestDaemon::start();
+    // A server on the daemon's bridge gateway: reachable from a bridge network only.
+    let gateway = d.bip.split('/').next().unwrap().to_string();
+    let l = std::net::TcpListener::bind((gateway.as_str(), 0)).unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nfetched\n",
+            );
+        }
+    });
+    let url = format!("http://{gateway}:{port}/");
+    let ctx = context(&[(
+        "Dockerfile",
+        &format!(
+            "FROM busybox\nRUN timeout 10 wget -q -O /got {url} && ip -4 addr show eth0 | grep -c inet > /ifs\nRUN --network=none ip -o link | grep -vc ': lo:' > /none || true\n"
+        ),
+    )]);
+    berth_build(&d, &["-t", "netbuild", &path(&ctx)]).ok();
+    let r = d
+        .berth(&["run", "--rm", "netbuild", "cat", "/got", "/ifs", "/none"])
+        .ok();
+    assert_eq!(r.out(), "fetched\n1\n0");
+    // `--network none` for the whole build: no way out.
+    let ctx = context(&[(
+        "Dockerfile",
+        &format!("FROM busybox\nRUN timeout 10 wget -q -O /got {url}\n"),
+    )]);
+    let r = berth_build(&d, &["--network", "none", &path(&ctx)]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    // docker build through the API: same default.
+    let ctx = context(&[(
+        "Dockerfile",
+        &format!("FROM busybox\nRUN timeout 10 wget -q -O - {url}\n"),
+    )]);
+    let r = docker_build(&d, &["--no-cache", &path(&ctx)]).ok();
+    assert!(r.stdout.contains("fetched"), "{}", r.stdout);
+    // Every step's namespace and address went away with it.
+    let netns = d.exec_root.join("netns");
+    let left: Vec<_> = std::fs::read_dir(&netns)
+        .map(|r| r.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "namespaces left: {left:?}");
+    assert!(leftovers(&d).is_empty(), "{:?}", leftovers(&d));
+}

@@ -469,3 +469,68 @@ fn tar_names(data: &[u8]) -> Vec<String> {
         .map(|l| l.trim_start_matches("./").trim_end_matches('/').to_string())
         .collect()
 }
+
+/// `berth cp` to a daemon on this machine passes the files as descriptors; what lands in
+/// the container is what docker's plain upload makes, byte for byte and stat for stat.
+#[test]
+fn berth_cp_with_passed_descriptors_matches_the_plain_upload() {
+    if !require_root() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let d = TestDaemon::start_with(&["--log-level", "debug"]);
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "-v",
+        "rovol:/ro:ro",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    let src = d.root.path().join("src/tree");
+    std::fs::create_dir_all(src.join("sub/empty")).unwrap();
+    std::fs::write(src.join("zero"), "").unwrap();
+    std::fs::write(src.join("one"), "1").unwrap();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(src.join("sub/big"), &big).unwrap();
+    std::fs::write(src.join("sub/mid"), vec![b'm'; 100 * 1024 + 3]).unwrap();
+    std::fs::set_permissions(src.join("one"), std::fs::Permissions::from_mode(0o751)).unwrap();
+    std::os::unix::fs::symlink("sub/big", src.join("link")).unwrap();
+    std::os::unix::fs::chown(src.join("sub/mid"), Some(1234), Some(5678)).unwrap();
+    let tree = src.to_str().unwrap();
+    let b = d.berth(&["cp", tree, "box:/a"]).ok();
+    let k = d.docker(&["cp", tree, "box:/b"]).ok();
+    assert!(
+        d.log().contains("archive written from passed descriptors"),
+        "berth cp did not pass descriptors"
+    );
+    // Same `Successfully copied` size as the plain tar stream.
+    assert_eq!(b.stderr.replace("box:/a", "box:/b"), k.stderr);
+    d.berth(&["cp", "-a", tree, "box:/c"]).ok();
+    let listing = |dir: &str| {
+        let script = format!(
+            "cd {dir} && find . | sort | while read f; do stat -c '%n %s %a %u:%g %Y %F' \"$f\"; done; find . -type f | sort | xargs md5sum"
+        );
+        d.berth(&["exec", "box", "sh", "-c", &script]).ok().stdout
+    };
+    let a = listing("/a");
+    assert_eq!(a, listing("/b"));
+    assert!(a.contains("./sub/mid 102403 644 0:0"), "{a}");
+    assert!(a.contains("./one 1 751 0:0"), "{a}");
+    assert!(listing("/c").contains("./sub/mid 102403 644 1234:5678"));
+    // Errors come back as docker's, through the same path.
+    let r = d.berth(&["cp", tree, "box:/ro/"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("mounted volume is marked read-only"),
+        "{}",
+        r.stderr
+    );
+    let r = d.berth(&["cp", tree, "box:/no/such/dir/"]);
+    let k = d.docker(&["cp", tree, "box:/no/such/dir/"]);
+    assert_eq!((r.code, r.stderr), (k.code, k.stderr));
+}

@@ -286,6 +286,14 @@ impl Client {
         &self.version
     }
 
+    /// The daemon's socket when it is a unix socket (a daemon on this machine).
+    pub fn unix_socket(&self) -> Option<&std::path::Path> {
+        match &self.endpoint {
+            Endpoint::Unix(p) => Some(p),
+            Endpoint::Tcp { .. } => None,
+        }
+    }
+
     /// The API version of this client before negotiation.
     pub fn client_version() -> String {
         std::env::var("BERTH_API_VERSION").unwrap_or_else(|_| CLIENT_API_VERSION.to_string())

@@ -2,7 +2,7 @@
 
 use super::time::rfc3339;
 use crate::error::{bad_request, ApiResult};
-use berth_core::network::{Network, DRIVER_BRIDGE};
+use berth_core::network::Network;
 use berth_engine::networks::{CreateNetwork, IpamRequest, NetworkMember};
 use bollard_stubs::models as wire;
 use serde_json::{json, Map, Value};
@@ -62,13 +62,8 @@ pub fn network_out(n: &Network, members: Option<&[NetworkMember]>) -> Value {
             }),
         );
     }
-    let ipam_options = if n.builtin && n.driver != DRIVER_BRIDGE {
-        Value::Null
-    } else if n.builtin {
-        Value::Null
-    } else {
-        json!({})
-    };
+    // Docker's built-in networks have no IPAM options at all; created ones an empty map.
+    let ipam_options = if n.builtin { Value::Null } else { json!({}) };
     json!({
         "Name": n.name,
         "Id": n.id,

@@ -46,6 +46,10 @@ pub fn routes<B: Backend>() -> Router<Arc<B>> {
                 .head(archive_head::<B>)
                 .put(archive_put::<B>),
         )
+        .route(
+            "/containers/{id}/berth-archive-fds",
+            post(archive_put_fds::<B>),
+        )
         .route("/containers/{id}/changes", get(changes::<B>))
         .route("/containers/{id}/export", get(export::<B>))
         .route("/commit", post(commit::<B>))
@@ -469,6 +473,62 @@ async fn archive_put<B: Backend>(
     let tar: Box<dyn std::io::Read + Send> = Box::new(tokio_util::io::SyncIoBridge::new(reader));
     b.write_path(&id, &path, tar, p.bool("copyUIDGID")).await?;
     Ok(StatusCode::OK.into_response())
+}
+
+/// berth's own form of `PUT /containers/{id}/archive` for a client on this machine: after
+/// the upgrade, the tar arrives on the raw unix socket with regular files' content passed
+/// as descriptors (`berth_storage::fdpass`); the result comes back as one JSON line
+/// (`{}` or Docker's `{"message": ...}` with the HTTP status it would have had).
+async fn archive_put_fds<B: Backend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    mut req: Request,
+) -> ApiResult<Response> {
+    let p = params(&q);
+    let path = archive_path_param(&p)?;
+    if req
+        .extensions()
+        .get::<crate::server::LocalSocket>()
+        .is_none()
+        || !wants_upgrade(req.headers())
+    {
+        return Err(bad_request(
+            "passing descriptors needs an upgraded connection on the unix socket",
+        ));
+    }
+    let on = hyper::upgrade::on(&mut req);
+    let copy = p.bool("copyUIDGID");
+    tokio::spawn(async move {
+        let Ok(up) = on.await else { return };
+        let Ok(parts) = up.downcast::<hyper_util::rt::TokioIo<tokio::net::UnixStream>>() else {
+            return;
+        };
+        let prefix = parts.read_buf.to_vec();
+        let Ok(sock) = parts.io.into_inner().into_std() else {
+            return;
+        };
+        let _ = sock.set_nonblocking(false);
+        let Ok(mut reply) = sock.try_clone() else {
+            return;
+        };
+        let line = match b.write_path_fds(&id, &path, sock, prefix, copy).await {
+            Ok(()) => {
+                tracing::debug!(container = %id, path = %path, "archive written from passed descriptors");
+                json!({})
+            }
+            Err(e) => json!({
+                "message": e.message(),
+                "status": crate::error::status_for(e.kind()).as_u16(),
+            }),
+        };
+        let _ = tokio::task::spawn_blocking(move || {
+            use std::io::Write as _;
+            let _ = reply.write_all(format!("{line}\n").as_bytes());
+        })
+        .await;
+    });
+    Ok(stream::upgrade_response(false))
 }
 
 async fn changes<B: Backend>(

@@ -6,7 +6,7 @@
 //! cancellation the runtime kills every process of the container and deletes it.
 
 use super::backend::{bundle_dir, EngineBuilder};
-use crate::containers::etc;
+use crate::containers::{etc, ContainerEntry};
 use crate::Engine;
 use berth_builder::{
     BuildError, CancellationToken, OutputSender, OutputStream, RunRequest, WorkingContainer,
@@ -15,8 +15,10 @@ use berth_core::container::{Container, ContainerConfig, HostConfig};
 use berth_core::Error;
 use berth_runtime::spec::{EtcFiles, NamespaceMode, NetworkNamespace, SpecRequest};
 use bytes::Bytes;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// Paths the runtime mounts over, as seen inside the container.
@@ -25,6 +27,22 @@ fn mount_destinations(spec: &oci_spec::runtime::Spec) -> Vec<PathBuf> {
         .as_ref()
         .map(|m| m.iter().map(|m| m.destination().clone()).collect())
         .unwrap_or_default()
+}
+
+/// The namespace a `RUN` joins on a bridge network, and what its `/etc` files need.
+#[derive(Clone)]
+struct BuildNetwork {
+    sandbox: PathBuf,
+    ip: Option<String>,
+    embedded_dns: bool,
+}
+
+/// `--network` of a build: Docker's default for `RUN` is the default bridge.
+fn build_network_mode(requested: &str) -> String {
+    match requested {
+        "" | "default" => "bridge".to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// How long a cancelled `RUN` keeps trying to kill its container.
@@ -61,20 +79,12 @@ impl EngineBuilder {
         engine: &Engine,
         wc: &WorkingContainer,
         req: &RunRequest,
+        net: Option<&BuildNetwork>,
     ) -> berth_core::Result<(PathBuf, Vec<PathBuf>)> {
         let bundle = bundle_dir(engine, &wc.id);
         std::fs::create_dir_all(&bundle)?;
         let hostname = berth_core::id::short(&wc.id).to_string();
-        let network_mode = match req.network_mode.as_str() {
-            "" | "default" | "bridge" => "none".to_string(),
-            other => other.to_string(),
-        };
-        if !matches!(network_mode.as_str(), "none" | "host") {
-            return Err(Error::invalid(format!(
-                "network mode {:?} is not supported for builds (use default, none or host)",
-                req.network_mode
-            )));
-        }
+        let network_mode = build_network_mode(&req.network_mode);
         let host_network = network_mode == "host";
         let c = Container {
             id: wc.id.clone(),
@@ -102,13 +112,18 @@ impl EngineBuilder {
             resolv_conf: Some(bundle.join("resolv.conf")),
         };
         std::fs::write(bundle.join("hostname"), format!("{hostname}\n"))?;
+        let own_ip = net.and_then(|n| n.ip.as_deref());
         std::fs::write(
             bundle.join("hosts"),
-            etc::hosts(&c, host_network, None, "", &host_hosts),
+            etc::hosts(&c, host_network, own_ip, "", &host_hosts),
         )?;
         std::fs::write(
             bundle.join("resolv.conf"),
-            etc::resolv_conf(&c, host_network, &host_resolv),
+            if net.is_some_and(|n| n.embedded_dns) {
+                etc::resolv_conf_internal(&c, &host_resolv)
+            } else {
+                etc::resolv_conf(&c, host_network, &host_resolv)
+            },
         )?;
         if !req.working_dir.is_empty() {
             crate::fsutil::mkdir_in_root(&wc.rootfs, Path::new(&req.working_dir), 0, 0).map_err(
@@ -129,10 +144,10 @@ impl EngineBuilder {
             hostname,
             etc_files: files,
             extra_mounts: Vec::new(),
-            network: if host_network {
-                NetworkNamespace::Host
-            } else {
-                NetworkNamespace::New
+            network: match net {
+                _ if host_network => NetworkNamespace::Host,
+                Some(n) => NetworkNamespace::Path(n.sandbox.clone()),
+                None => NetworkNamespace::New,
             },
             ipc: NamespaceMode::Private,
             pid: NamespaceMode::Private,
@@ -161,6 +176,51 @@ impl EngineBuilder {
         Ok((bundle, missing))
     }
 
+    /// A `RUN` on a network other than `none` and `host` gets its own namespace with an
+    /// endpoint there, as a container does, for exactly as long as the command runs.
+    async fn network_for_run(
+        &self,
+        wc: &WorkingContainer,
+        req: &RunRequest,
+    ) -> berth_core::Result<Option<(Arc<ContainerEntry>, BuildNetwork)>> {
+        let mode = build_network_mode(&req.network_mode);
+        if matches!(mode.as_str(), "none" | "host") {
+            return Ok(None);
+        }
+        if mode.starts_with("container:") {
+            return Err(Error::invalid(format!(
+                "network mode {:?} is not supported for builds",
+                req.network_mode
+            )));
+        }
+        let name = format!("/build-{}", berth_core::id::short(&wc.id));
+        let mut c = Container {
+            id: wc.id.clone(),
+            name: name.clone(),
+            host_config: HostConfig {
+                network_mode: mode,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        c.networks =
+            self.engine
+                .plan_networks(&name, &c.config, &mut c.host_config, BTreeMap::new())?;
+        let entry = ContainerEntry::new(c);
+        self.engine.network_up(&entry).await?;
+        let nets = entry.read(|c| c.networks.clone());
+        let endpoint = nets
+            .attachments
+            .iter()
+            .find_map(|(_, a)| a.endpoint.clone());
+        let net = BuildNetwork {
+            sandbox: PathBuf::from(&nets.sandbox_key),
+            ip: endpoint.as_ref().map(|e| e.ip.clone()),
+            embedded_dns: endpoint.is_some_and(|e| !e.dns_names.is_empty()),
+        };
+        Ok(Some((entry, net)))
+    }
+
     pub(crate) async fn run_in(
         &self,
         wc: &WorkingContainer,
@@ -168,10 +228,28 @@ impl EngineBuilder {
         output: OutputSender,
         cancel: CancellationToken,
     ) -> berth_builder::Result<i64> {
+        let net = self.network_for_run(wc, &req).await?;
+        let result = self
+            .run_in_namespace(wc, req, output, cancel, net.as_ref().map(|(_, n)| n))
+            .await;
+        if let Some((entry, _)) = net {
+            self.engine.network_down(&entry).await;
+        }
+        result
+    }
+
+    async fn run_in_namespace(
+        &self,
+        wc: &WorkingContainer,
+        req: RunRequest,
+        output: OutputSender,
+        cancel: CancellationToken,
+        net: Option<&BuildNetwork>,
+    ) -> berth_builder::Result<i64> {
         let engine = self.engine.clone();
         let (bundle, missing) = {
-            let (wc, req) = (wc.clone(), req.clone());
-            Engine::blocking(move || Self::prepare_run(&engine, &wc, &req)).await?
+            let (wc, req, net) = (wc.clone(), req.clone(), net.cloned());
+            Engine::blocking(move || Self::prepare_run(&engine, &wc, &req, net.as_ref())).await?
         };
         if let Some(state) = self.live().get_mut(&wc.id) {
             for m in missing {

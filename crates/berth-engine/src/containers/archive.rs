@@ -164,6 +164,10 @@ fn not_found(path: &str, c: &Container) -> Error {
     ))
 }
 
+/// Unpacks into a resolved directory, with the owner every entry gets (if any).
+type Extract =
+    Box<dyn FnOnce(&Path, Option<(u32, u32)>) -> berth_storage::error::Result<()> + Send>;
+
 impl Engine {
     /// The container's filesystem, mounted for the time of the operation when stopped.
     pub(crate) fn container_fs(&self, c: &Container) -> Result<ContainerFs> {
@@ -266,6 +270,43 @@ impl Engine {
         tar: Box<dyn std::io::Read + Send>,
         copy_uid_gid: bool,
     ) -> Result<()> {
+        self.write_path_with(
+            name,
+            path,
+            copy_uid_gid,
+            Box::new(move |dest, owner| berth_storage::copy::extract_into(tar, dest, owner)),
+        )
+        .await
+    }
+
+    /// [`Self::write_container_path`] from a local client that passes the files' content as
+    /// descriptors along the tar (see `berth_storage::fdpass`).
+    pub async fn write_container_path_fds(
+        self: &Arc<Self>,
+        name: &str,
+        path: &str,
+        sock: std::os::unix::net::UnixStream,
+        prefix: Vec<u8>,
+        copy_uid_gid: bool,
+    ) -> Result<()> {
+        self.write_path_with(
+            name,
+            path,
+            copy_uid_gid,
+            Box::new(move |dest, owner| {
+                berth_storage::fdpass::extract_from_socket(sock, prefix, dest, owner)
+            }),
+        )
+        .await
+    }
+
+    async fn write_path_with(
+        self: &Arc<Self>,
+        name: &str,
+        path: &str,
+        copy_uid_gid: bool,
+        extract: Extract,
+    ) -> Result<()> {
         let c = self.container(name)?.snapshot();
         let engine = self.clone();
         let path = path.to_string();
@@ -287,7 +328,7 @@ impl Engine {
                 ));
             }
             let owner = if copy_uid_gid { None } else { Some((0, 0)) };
-            berth_storage::copy::extract_into(tar, &r.host, owner).map_err(Error::from)
+            extract(&r.host, owner).map_err(Error::from)
         })
         .await
     }

@@ -68,7 +68,7 @@ pub struct ContainerEntry {
 }
 
 impl ContainerEntry {
-    fn new(c: Container) -> Arc<Self> {
+    pub(crate) fn new(c: Container) -> Arc<Self> {
         let life = Lifecycle {
             status: c.state.status,
             exit_code: c.state.exit_code,

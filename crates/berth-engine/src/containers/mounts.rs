@@ -151,9 +151,10 @@ pub(crate) fn from_spec(m: &MountSpec) -> Result<Planned> {
     match m.typ {
         MountType::Bind => {
             if m.source.is_empty() {
-                return Err(Error::invalid(format!(
+                return Err(Error::invalid(
                     "invalid mount config for type \"bind\": field Source must not be empty"
-                )));
+                        .to_string(),
+                ));
             }
             if !m.source.starts_with('/') {
                 return Err(Error::invalid(format!("invalid mount config for type \"bind\": invalid mount path: '{}' mount path must be absolute", m.source)));

@@ -693,7 +693,7 @@ impl Engine {
             .collect();
         if let Some(d) = dangling {
             let used = self.networks_in_use();
-            out.retain(|n| !n.builtin && (!used.contains_key(&n.id)) == d);
+            out.retain(|n| !n.builtin && used.contains_key(&n.id) != d);
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)

@@ -364,7 +364,27 @@ pub fn tar_local(src: &CopyInfo, top: Option<&str>, w: impl Write) -> anyhow::Re
     b.follow_symlinks(false);
     b.mode(tar::HeaderMode::Complete);
     let root = Path::new(&dir).join(&base);
-    fn walk(b: &mut tar::Builder<impl Write>, fs: &Path, name: &str) -> anyhow::Result<()> {
+    walk_local(&mut b, &root, &top, &mut |b, fs, name, _| {
+        b.append_path_with_name(fs, name).map_err(Into::into)
+    })?;
+    b.finish()?;
+    Ok(())
+}
+
+/// What `walk_local` does with a regular file: the builder, its path and entry name, and
+/// its metadata.
+pub type FileEntry<'a, W> =
+    dyn FnMut(&mut tar::Builder<W>, &Path, &str, &std::fs::Metadata) -> anyhow::Result<()> + 'a;
+
+/// Appends the tree at `fs` as entries named from `name`, directories recursively in
+/// lexical order; regular files go to `file`, everything else is appended as it is.
+pub fn walk_local<W: Write>(
+    b: &mut tar::Builder<W>,
+    fs: &Path,
+    name: &str,
+    file: &mut FileEntry<'_, W>,
+) -> anyhow::Result<()> {
+    {
         let m = std::fs::symlink_metadata(fs)?;
         if m.is_dir() {
             let dir_name = if name.ends_with('/') {
@@ -379,16 +399,15 @@ pub fn tar_local(src: &CopyInfo, top: Option<&str>, w: impl Write) -> anyhow::Re
                 .collect();
             children.sort();
             for c in children {
-                walk(b, &fs.join(&c), &format!("{dir_name}{c}"))?;
+                walk_local(b, &fs.join(&c), &format!("{dir_name}{c}"), file)?;
             }
+        } else if m.is_file() {
+            file(b, fs, name, &m)?;
         } else {
             b.append_path_with_name(fs, name)?;
         }
         Ok(())
     }
-    walk(&mut b, &root, &top)?;
-    b.finish()?;
-    Ok(())
 }
 
 /// A reader that counts bytes through it, for the `Successfully copied` line.
@@ -676,6 +695,32 @@ async fn to_container(
     } else {
         let src_info = local_source(&src, follow)?;
         let prepared = prepare(&src_info, &dst_info)?;
+        if let Some(socket) = client.unix_socket() {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            q.append_pair("path", &prepared.dst_dir);
+            q.append_pair("noOverwriteDirNonDir", "true");
+            if archive {
+                q.append_pair("copyUIDGID", "true");
+            }
+            let api_path = format!(
+                "/v{}/containers/{}/berth-archive-fds?{}",
+                client.version(),
+                esc(container),
+                q.finish()
+            );
+            let (socket, info) = (socket.to_path_buf(), src_info.clone());
+            let top = prepared.rebase.as_ref().map(|(_, new)| new.clone());
+            let sent = tokio::task::spawn_blocking(move || {
+                super::cp_fds::upload(&socket, &api_path, &info, top.as_deref())
+            })
+            .await??;
+            if let super::cp_fds::Sent::Done(total) = sent {
+                if !quiet {
+                    copied_line(total, &format!("{container}:{}", dst_info.path));
+                }
+                return Ok(());
+            }
+        }
         let (r, w) = tokio::io::duplex(1 << 20);
         let rebase = prepared.rebase.clone();
         let counter = total.clone();

@@ -7,6 +7,7 @@ mod changes;
 mod compose;
 mod container;
 mod cp;
+mod cp_fds;
 mod events;
 mod exec;
 mod image;
