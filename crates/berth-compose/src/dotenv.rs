@@ -44,35 +44,9 @@ pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<
             Some(rest) => {
                 let rest = rest.trim_start();
                 if let Some(body) = rest.strip_prefix('\'') {
-                    let mut acc = body.to_string();
-                    while !acc.contains('\'') {
-                        match lines.next() {
-                            Some((_, l)) => {
-                                acc.push('\n');
-                                acc.push_str(l);
-                            }
-                            None => {
-                                return Err(format!("line {}: unterminated quoted value", n + 1))
-                            }
-                        }
-                    }
-                    let end = acc.find('\'').unwrap_or(acc.len());
-                    Some(acc[..end].to_string())
+                    Some(quoted(body, &mut lines, n, |s| s.find('\''))?)
                 } else if let Some(body) = rest.strip_prefix('"') {
-                    let mut acc = body.to_string();
-                    while closing_quote(&acc).is_none() {
-                        match lines.next() {
-                            Some((_, l)) => {
-                                acc.push('\n');
-                                acc.push_str(l);
-                            }
-                            None => {
-                                return Err(format!("line {}: unterminated quoted value", n + 1))
-                            }
-                        }
-                    }
-                    let end = closing_quote(&acc).unwrap_or(acc.len());
-                    let unescaped = unescape(&acc[..end]);
+                    let unescaped = unescape(&quoted(body, &mut lines, n, closing_quote)?);
                     Some(
                         interpolate(&unescaped, &known, &mut |_| {})
                             .map_err(|e| format!("line {}: {e}", n + 1))?,
@@ -92,6 +66,28 @@ pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<
         out.push((key.to_string(), value));
     }
     Ok(out)
+}
+
+/// A quoted value from `body` (after the opening quote) on, continued on the following
+/// lines until `close` finds the closing quote; the text before it.
+fn quoted<'a>(
+    body: &str,
+    lines: &mut impl Iterator<Item = (usize, &'a str)>,
+    n: usize,
+    close: impl Fn(&str) -> Option<usize>,
+) -> Result<String, String> {
+    let mut acc = body.to_string();
+    loop {
+        if let Some(end) = close(&acc) {
+            acc.truncate(end);
+            return Ok(acc);
+        }
+        let Some((_, l)) = lines.next() else {
+            return Err(format!("line {}: unterminated quoted value", n + 1));
+        };
+        acc.push('\n');
+        acc.push_str(l);
+    }
 }
 
 fn closing_quote(s: &str) -> Option<usize> {
