@@ -6,9 +6,6 @@
 BENCH_DIR=${BENCH_DIR:-/var/tmp/berth-bench}
 # Execution state goes on tmpfs, as the daemons' defaults (/run/berth, /var/run/docker) do.
 RUN_DIR=${RUN_DIR:-/run/berth-bench}
-# Cgroup parents are berth-$BENCH_CGROUP and docker-$BENCH_CGROUP: give a second run on the
-# same machine its own (with its own BENCH_DIR and RUN_DIR).
-BENCH_CGROUP=${BENCH_CGROUP:-bench}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BERTH_BIN:-$REPO/target/release}
 BERTH_SOCK=$BENCH_DIR/berth/berth.sock
@@ -20,7 +17,12 @@ DOCKER_CLI=${DOCKER_CLI:-/usr/local/bin/docker}
 # has a default bridge (containers get an empty network namespace), for the scenarios
 # that measure the engine itself.
 BENCH_NET=${BENCH_NET:-0}
-BERTH_BRIDGE=bbench0
+# Names and addresses of this run's resources; override them to run beside another bench.
+BERTH_BRIDGE=${BERTH_BRIDGE:-bbench0}
+BENCH_BIP=${BENCH_BIP:-10.213.0.1/24}
+BENCH_POOL=${BENCH_POOL:-10.214.0.0/16}
+BERTH_CGROUP=${BERTH_CGROUP:-berth-bench}
+DOCKER_CGROUP=${DOCKER_CGROUP:-docker-bench}
 BERTH_TABLE=berth_$(printf %s "$RUN_DIR/berth" | sha256sum | cut -c1-12)
 
 berth() { "$BIN/berth" -H "unix://$BERTH_SOCK" "$@"; }
@@ -30,14 +32,14 @@ start_berthd() {
   mkdir -p "$BENCH_DIR/berth"
   local net=(--bridge none)
   if [ "$BENCH_NET" = 1 ]; then
-    net=(--bridge "$BERTH_BRIDGE" --bip 10.213.0.1/24)
-    echo '{"default-address-pools":[{"base":"10.214.0.0/16","size":24}]}' > "$BENCH_DIR/berth/daemon.json"
+    net=(--bridge "$BERTH_BRIDGE" --bip "$BENCH_BIP")
+    echo "{\"default-address-pools\":[{\"base\":\"$BENCH_POOL\",\"size\":24}]}" > "$BENCH_DIR/berth/daemon.json"
   else
     echo '{}' > "$BENCH_DIR/berth/daemon.json"
   fi
   "$BIN/berthd" -H "unix://$BERTH_SOCK" --data-root "$BENCH_DIR/berth/data" --exec-root "$RUN_DIR/berth" \
     --pidfile "$BENCH_DIR/berth/berthd.pid" --config-file "$BENCH_DIR/berth/daemon.json" \
-    --cgroup-parent "berth-$BENCH_CGROUP" --shim-path "$BIN/berth-shim" --log-level ${BERTHD_LOG:-warn} \
+    --cgroup-parent "$BERTH_CGROUP" --shim-path "$BIN/berth-shim" --log-level ${BERTHD_LOG:-warn} \
     "${net[@]}" >"$BENCH_DIR/berth/berthd.log" 2>&1 &
   for _ in $(seq 200); do berth version >/dev/null 2>&1 && return 0; sleep 0.05; done
   echo "berthd did not start" >&2; cat "$BENCH_DIR/berth/berthd.log" >&2; return 1
@@ -54,7 +56,7 @@ start_dockerd() {
     ip link set lo up
     exec dockerd --data-root '$BENCH_DIR/docker/data' --exec-root '$RUN_DIR/docker' \
       -H 'unix://$DOCKER_SOCK' --pidfile '$BENCH_DIR/docker/dockerd.pid' $net \
-      --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent docker-$BENCH_CGROUP \
+      --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent '$DOCKER_CGROUP' \
       --log-level ${BERTHD_LOG:-warn}
     " >"$BENCH_DIR/docker/dockerd.log" 2>&1 &
   echo $! > "$BENCH_DIR/docker/unshare.pid"
@@ -75,7 +77,7 @@ stop_daemons() {
   sleep 0.5
   { grep -oE "($BENCH_DIR|$RUN_DIR)[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   for h in /sys/fs/cgroup/*/; do
-    for p in "berth-$BENCH_CGROUP" "docker-$BENCH_CGROUP" "berth-$BENCH_CGROUP-bare"; do
+    for p in "$BERTH_CGROUP" "$DOCKER_CGROUP" "$BERTH_CGROUP-bare"; do
       [ -d "$h$p" ] && find "$h$p" -depth -type d -exec rmdir {} \; 2>/dev/null || true
     done
   done

@@ -4,7 +4,7 @@
 #   cargo build --release -p berthd -p berth
 #   cargo rustc --release -p berth-shim --bin berth-shim -- -C target-feature=+crt-static
 #   bench/run.sh [scenario...]  (scenarios: run exec ps memory stats logs health push pull files
-#                                net build; default all)
+#                                net build compose; default all)
 # push/pull: an image of REG_LAYERS (3) layers of REG_LAYER_MIB (64) MiB of random bytes,
 # through the same docker CLI, to and from a local docker-registry per daemon; REG_RUNS
 # (3) timed runs each, medians. pull also times a pull of the image already present.
@@ -13,13 +13,15 @@
 # `net` restarts both daemons with bridge networking (see lib.sh) and measures
 # container-to-container and host-to-published-port throughput (iperf3), connect latency
 # through a published port, and `run --rm` on a user-defined network.
+# `compose`: `compose up -d` and `down -v` of a 10-service project (one user network, a
+# volume each), berth compose against docker-compose 1.29 on dockerd.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-20}
 WARMUP=${WARMUP:-3}
 OUT=$REPO/bench/results
 mkdir -p "$OUT"
-scenarios=("$@"); [ ${#scenarios[@]} -gt 0 ] || scenarios=(run exec ps memory stats logs health push pull files net build)
+scenarios=("$@"); [ ${#scenarios[@]} -gt 0 ] || scenarios=(run exec ps memory stats logs health push pull files net build compose)
 STATS_CONTAINERS=${STATS_CONTAINERS:-50}
 LOG_MB=${LOG_MB:-100}
 HEALTH_CONTAINERS=${HEALTH_CONTAINERS:-50}
@@ -49,6 +51,25 @@ bench() { # name, berth command, docker command [, extra command label, extra co
   printf '%-28s berth %8s ms   docker %8s ms   ratio %5.2f   %s\n' "$name" "$b" "$d" "$(python3 -c "print($b/$d)")" "${crun:+bare crun $crun ms, bare runc $runc ms}"
 }
 
+bench_prepared() { # name, berth command, docker command, berth prepare, docker prepare
+  local json=$BENCH_DIR/$1.json
+  hyperfine -N -w 1 -r "$RUNS" --export-json "$json" \
+    --prepare "$4" "$2" --prepare "$5" "$3" >/dev/null
+  local b d; b=$(median_ms "$json" 0); d=$(median_ms "$json" 1)
+  add "{\"scenario\":\"$1\",\"berth_ms\":$b,\"docker_ms\":$d}"
+  printf '%-28s berth %8s ms   docker %8s ms   ratio %5.2f\n' "$1" "$b" "$d" "$(python3 -c "print($b/$d)")"
+}
+
+# Both daemons again, with their bridge networking (see lib.sh), and busybox.
+restart_with_networking() {
+  stop_daemons
+  BENCH_NET=1
+  mkdir -p "$BENCH_DIR"
+  start_berthd
+  start_dockerd
+  load_busybox
+}
+
 for s in "${scenarios[@]}"; do
   case $s in
     run)
@@ -57,11 +78,11 @@ for s in "${scenarios[@]}"; do
       # the hybrid cgroup2 mount hidden as berth's shim does) and runc.
       rb=$BENCH_DIR/bare-bundle; mkdir -p "$rb/rootfs"; tar -C "$rb/rootfs" -xf "$BENCH_DIR/busybox.tar"
       cid=$(berth create busybox true); berth start "$cid" >/dev/null
-      python3 - "$RUN_DIR/berth/containers/$cid/config.json" "$rb" "$BENCH_CGROUP" <<'PY'
+      python3 - "$RUN_DIR/berth/containers/$cid/config.json" "$rb" "$BERTH_CGROUP" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1])); rb = sys.argv[2]
 c["root"]["path"] = rb + "/rootfs"
-c["linux"]["cgroupsPath"] = "/berth-" + sys.argv[3] + "-bare/c"
+c["linux"]["cgroupsPath"] = "/" + sys.argv[3] + "-bare/c"
 for m in c["mounts"]:
     if m["destination"] in ("/etc/resolv.conf", "/etc/hostname", "/etc/hosts"):
         m["source"] = "/etc/hostname"
@@ -231,14 +252,7 @@ for d in range(100):
 PY
       berth run -d --name cpt busybox sleep 100000 >/dev/null
       dock run -d --name cpt busybox sleep 100000 >/dev/null
-      files_bench() { # name, berth command, docker command, berth prepare, docker prepare
-        local json=$BENCH_DIR/$1.json
-        hyperfine -N -w 1 -r "${FILE_RUNS:-5}" --export-json "$json" \
-          --prepare "$4" "$2" --prepare "$5" "$3" >/dev/null
-        local b d; b=$(median_ms "$json" 0); d=$(median_ms "$json" 1)
-        add "{\"scenario\":\"$1\",\"berth_ms\":$b,\"docker_ms\":$d}"
-        printf '%-28s berth %8s ms   docker %8s ms   ratio %5.2f\n' "$1" "$b" "$d" "$(python3 -c "print($b/$d)")"
-      }
+      files_bench() { RUNS=${FILE_RUNS:-5} bench_prepared "$@"; }
       files_bench cp-in-1gib-10k-files \
         "$BIN/berth -H unix://$BERTH_SOCK cp $tree cpt:/data" \
         "$DOCKER_CLI -H unix://$DOCKER_SOCK cp $tree cpt:/data" \
@@ -262,12 +276,7 @@ PY
       berth rm -f cm >/dev/null; dock rm -f cm >/dev/null
       ;;
     net)
-      stop_daemons
-      BENCH_NET=1
-      mkdir -p "$BENCH_DIR"
-      start_berthd
-      start_dockerd
-      load_busybox
+      restart_with_networking
       load_netbench
       berth network create benchnet >/dev/null; dock network create benchnet >/dev/null
       gbits() { python3 -c "import json,sys; print('%.2f' % (json.load(sys.stdin)['end']['sum_received']['bits_per_second']/1e9))"; }
@@ -334,6 +343,29 @@ DF
         "$BIN/berth -H unix://$BERTH_SOCK build --no-cache -t bench-par $par" \
         "$DOCKER_CLI -H unix://$DOCKER_SOCK build --no-cache -t bench-par $par"
       echo "  (two independent 2 s stages: the sum is 4000 ms)"
+      ;;
+    compose)
+      # `up -d` and `down -v` of 10 services, each on one user network with a named volume,
+      # from images present. The docker side is Debian's docker-compose 1.29 (Python; this
+      # machine has no compose v2 plugin) against the private dockerd.
+      restart_with_networking
+      proj=$BENCH_DIR/composebench; mkdir -p "$proj"
+      {
+        echo "services:"
+        for i in $(seq 0 9); do
+          printf '  svc%s:\n    image: busybox\n    command: sleep 100000\n    stop_signal: SIGKILL\n' "$i"
+          printf '    networks: [appnet]\n    volumes: ["data%s:/data"]\n' "$i"
+        done
+        printf 'networks:\n  appnet:\nvolumes:\n'
+        for i in $(seq 0 9); do printf '  data%s:\n' "$i"; done
+      } > "$proj/compose.yaml"
+      bc="$BIN/berth -H unix://$BERTH_SOCK compose -f $proj/compose.yaml"
+      dc="env DOCKER_HOST=unix://$DOCKER_SOCK docker-compose -f $proj/compose.yaml"
+      RUNS=${COMPOSE_RUNS:-10} bench_prepared compose-up-10-services \
+        "$bc up -d" "$dc up -d" "$bc down -v" "$dc down -v"
+      RUNS=${COMPOSE_RUNS:-10} bench_prepared compose-down-10-services \
+        "$bc down -v" "$dc down -v" "$bc up -d" "$dc up -d"
+      $bc down -v >/dev/null 2>&1; $dc down -v >/dev/null 2>&1
       ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac

@@ -72,11 +72,21 @@ fn encode(chunk: &OutputChunk, multiplexed: bool) -> Bytes {
 /// Pumps an attach session over an upgraded connection until the output ends.
 pub async fn pump_hijacked(
     on: hyper::upgrade::OnUpgrade,
-    mut streams: AttachStreams,
+    streams: AttachStreams,
     multiplexed: bool,
     preface: Option<Bytes>,
 ) {
     let Ok(upgraded) = on.await else { return };
+    pump_upgraded(upgraded, streams, multiplexed, preface).await
+}
+
+/// [`pump_hijacked`] on a connection already upgraded.
+pub async fn pump_upgraded(
+    upgraded: hyper::upgrade::Upgraded,
+    mut streams: AttachStreams,
+    multiplexed: bool,
+    preface: Option<Bytes>,
+) {
     let (mut rd, mut wr) = tokio::io::split(TokioIo::new(upgraded));
     if let Some(p) = preface {
         let _ = wr.write_all(&p).await;

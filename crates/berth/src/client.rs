@@ -553,6 +553,24 @@ pub enum Hijacked {
 }
 
 /// Reads a streaming body chunk by chunk.
+/// Calls `f` with each newline-terminated line of a streamed body (the daemon's JSON
+/// message streams: events, builds), the newline included; a last unterminated line is
+/// dropped.
+pub async fn for_each_line(
+    body: &mut Incoming,
+    mut f: impl FnMut(&[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = next_chunk(body).await {
+        buf.extend_from_slice(&chunk?);
+        while let Some(pos) = buf.iter().position(|&c| c == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            f(&line)?;
+        }
+    }
+    Ok(())
+}
+
 pub async fn next_chunk(body: &mut Incoming) -> Option<std::result::Result<Bytes, hyper::Error>> {
     loop {
         match body.frame().await? {

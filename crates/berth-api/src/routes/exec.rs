@@ -75,30 +75,33 @@ async fn start<B: Backend>(
     let content_mux = mux && v.at_least(1, 42);
     match on_upgrade {
         Some(on) => {
-            // As Docker: hijack first; a start failure is written into the stream and the
-            // exit code (126/127) is left for exec inspect.
-            match b.start_exec(&id, false, Some(tty)).await {
-                Ok(Some(streams)) => {
-                    tokio::spawn(stream::pump_hijacked(on, streams, mux, None));
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    let msg = format!("{}\r\n", e.message());
-                    let preface = if mux {
-                        stream::frame(1, msg.as_bytes())
-                    } else {
-                        Bytes::from(msg)
-                    };
-                    let (_tx, rx) = tokio::sync::mpsc::channel(1);
-                    let empty = berth_engine::containers::AttachStreams {
-                        tty,
-                        output: rx,
-                        input: None,
-                    };
-                    drop(_tx);
-                    tokio::spawn(stream::pump_hijacked(on, empty, mux, Some(preface)));
-                }
-            }
+            // As Docker: hijack first, then start the process, so its first output never
+            // shares a read with the 101 response (docker-py, and so docker-compose 1.x,
+            // drops bytes that arrive with the headers). A start failure is written into
+            // the stream and the exit code (126/127) is left for exec inspect.
+            tokio::spawn(async move {
+                let Ok(upgraded) = on.await else { return };
+                let (streams, preface) = match b.start_exec(&id, false, Some(tty)).await {
+                    Ok(Some(streams)) => (streams, None),
+                    Ok(None) => return,
+                    Err(e) => {
+                        let msg = format!("{}\r\n", e.message());
+                        let preface = if mux {
+                            stream::frame(1, msg.as_bytes())
+                        } else {
+                            Bytes::from(msg)
+                        };
+                        let (_tx, rx) = tokio::sync::mpsc::channel(1);
+                        let empty = berth_engine::containers::AttachStreams {
+                            tty,
+                            output: rx,
+                            input: None,
+                        };
+                        (empty, Some(preface))
+                    }
+                };
+                stream::pump_upgraded(upgraded, streams, mux, preface).await
+            });
             Ok(stream::upgrade_response(content_mux))
         }
         None => match b.start_exec(&id, false, Some(tty)).await? {

@@ -327,7 +327,14 @@ impl Engine {
 
     /// `POST /exec/{id}/resize`.
     pub async fn resize_exec(&self, id: &str, height: u16, width: u16) -> Result<()> {
-        let ex = self.inspect_exec(id)?;
+        // As Docker: a resize right after the start request waits (up to 10 s) for the
+        // process, since the start completes after the client's connection is hijacked.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut ex = self.inspect_exec(id)?;
+        while !ex.running && ex.exit_code.is_none() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            ex = self.inspect_exec(id)?;
+        }
         if !ex.running {
             return Err(Error::conflict(format!("Exec {id} is not running")));
         }

@@ -177,9 +177,31 @@ fn rand_u128() -> u128 {
     u128::from_le_bytes(b)
 }
 
+/// Where a build's Dockerfile comes from.
+enum DockerfileSource {
+    /// `-f PATH` as given on the command line: relative to the current directory; empty
+    /// means `Dockerfile` (or `dockerfile`) in the context.
+    Flag(String),
+    /// A path relative to the context (Compose's `build.dockerfile`).
+    InContext(String),
+    /// The Dockerfile's text (stdin, Compose's `dockerfile_inline`).
+    Text(Vec<u8>),
+}
+
 /// Resolves the context directory and Dockerfile as docker does (`-f` relative to the
 /// current directory; a Dockerfile outside the context or from stdin is added).
 fn local_context(dir: &str, file: &str) -> anyhow::Result<ContextPlan> {
+    let source = if file == "-" {
+        let mut content = Vec::new();
+        std::io::stdin().read_to_end(&mut content)?;
+        DockerfileSource::Text(content)
+    } else {
+        DockerfileSource::Flag(file.to_string())
+    };
+    context_plan(dir, source)
+}
+
+fn context_plan(dir: &str, source: DockerfileSource) -> anyhow::Result<ContextPlan> {
     let dir_path = PathBuf::from(dir);
     let meta = std::fs::metadata(&dir_path)
         .map_err(|_| anyhow::anyhow!("unable to prepare context: path {dir:?} not found"))?;
@@ -195,32 +217,37 @@ fn local_context(dir: &str, file: &str) -> anyhow::Result<ContextPlan> {
         ign.extend_from_slice(format!("\n{name}\n").as_bytes());
         (name.clone(), Some((name, content, ign)))
     };
-    let (dockerfile, extra) = if file == "-" {
-        let mut content = Vec::new();
-        std::io::stdin().read_to_end(&mut content)?;
-        with_extra(content)
-    } else {
-        let path = if file.is_empty() {
+    let path = match source {
+        DockerfileSource::Text(content) => {
+            let (dockerfile, extra) = with_extra(content);
+            return Ok(ContextPlan {
+                dir: dir_abs,
+                ignore,
+                dockerfile,
+                extra,
+            });
+        }
+        DockerfileSource::Flag(file) | DockerfileSource::InContext(file) if file.is_empty() => {
             let p = dir_abs.join("Dockerfile");
             if !p.exists() && dir_abs.join("dockerfile").exists() {
                 dir_abs.join("dockerfile")
             } else {
                 p
             }
-        } else {
-            std::env::current_dir()?.join(file)
-        };
-        let real = std::fs::canonicalize(&path).map_err(|e| {
-            anyhow::anyhow!(
-                "unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {}: {}",
-                path.display(),
-                crate::opts::io_reason(&e)
-            )
-        })?;
-        match real.strip_prefix(&dir_abs) {
-            Ok(rel) => (rel.to_string_lossy().into_owned(), None),
-            Err(_) => with_extra(std::fs::read(&real)?),
         }
+        DockerfileSource::Flag(file) => std::env::current_dir()?.join(file),
+        DockerfileSource::InContext(file) => dir_abs.join(file),
+    };
+    let real = std::fs::canonicalize(&path).map_err(|e| {
+        anyhow::anyhow!(
+            "unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {}: {}",
+            path.display(),
+            crate::opts::io_reason(&e)
+        )
+    })?;
+    let (dockerfile, extra) = match real.strip_prefix(&dir_abs) {
+        Ok(rel) => (rel.to_string_lossy().into_owned(), None),
+        Err(_) => with_extra(std::fs::read(&real)?),
     };
     Ok(ContextPlan {
         dir: dir_abs,
@@ -228,6 +255,24 @@ fn local_context(dir: &str, file: &str) -> anyhow::Result<ContextPlan> {
         dockerfile,
         extra,
     })
+}
+
+/// A Compose service's build context as `berth build` sends it (`.dockerignore` applied):
+/// the tar and the `dockerfile=` value. `dockerfile` is relative to the context;
+/// `inline` is `dockerfile_inline`'s text.
+pub fn service_context(
+    dir: &str,
+    dockerfile: Option<&str>,
+    inline: Option<&str>,
+) -> anyhow::Result<(Vec<u8>, String)> {
+    let source = match (inline, dockerfile) {
+        (Some(text), _) => DockerfileSource::Text(text.as_bytes().to_vec()),
+        (None, f) => DockerfileSource::InContext(f.unwrap_or_default().to_string()),
+    };
+    let plan = context_plan(dir, source)?;
+    let mut tar = Vec::new();
+    write_context(&plan, &mut tar)?;
+    Ok((tar, plan.dockerfile))
 }
 
 /// `KEY=value` → value; `KEY` → the client's environment, or null.

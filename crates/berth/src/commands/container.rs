@@ -252,7 +252,7 @@ fn monitor_tty_size(client: Client, path: String) -> tokio::task::JoinHandle<()>
     })
 }
 
-fn detach_keys(p: &Parsed) -> (String, Vec<u8>) {
+pub fn detach_keys(p: &Parsed) -> (String, Vec<u8>) {
     let given = p.string("detach-keys");
     if given.is_empty() {
         return (String::new(), stream::DEFAULT_DETACH_KEYS.to_vec());
@@ -315,11 +315,6 @@ pub async fn run(ctx: &mut Ctx, p: &Parsed, _spec: &Spec) -> anyhow::Result<()> 
         Err(e) => return Err(to_status_error(e)),
     };
     let id = create_container(ctx, &req).await.map_err(to_status_error)?;
-    let _signals = if p.bool("sig-proxy") {
-        Some(proxy_signals(client.clone(), id.clone()))
-    } else {
-        None
-    };
     let attach = req.attach_stdin || req.attach_stdout || req.attach_stderr;
     if !attach {
         client
@@ -329,7 +324,25 @@ pub async fn run(ctx: &mut Ctx, p: &Parsed, _spec: &Spec) -> anyhow::Result<()> 
         println!("{id}");
         return Ok(());
     }
-    let (keys_str, keys) = detach_keys(p);
+    start_attached(&client, &id, &req, p.bool("sig-proxy"), detach_keys(p)).await
+}
+
+/// The attached half of `run` (also `compose run`): attaches to the created container,
+/// starts it, streams its output (and stdin) and returns its exit status as docker does.
+pub async fn start_attached(
+    client: &Client,
+    id: &str,
+    req: &CreateRequest,
+    sig_proxy: bool,
+    (keys_str, keys): (String, Vec<u8>),
+) -> anyhow::Result<()> {
+    let client = client.clone();
+    let id = id.to_string();
+    let _signals = if sig_proxy {
+        Some(proxy_signals(client.clone(), id.clone()))
+    } else {
+        None
+    };
     let mut q = vec![("stream", "1".to_string())];
     if req.attach_stdin {
         q.push(("stdin", "1".into()));
@@ -832,25 +845,26 @@ pub async fn top(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {
     let v = client
         .get_json(&format!("/containers/{}/top", esc(&p.args[0])), &q)
         .await?;
-    let mut tw = crate::tabwriter::TabWriter::new(20, 3);
-    let titles: Vec<&str> = v["Titles"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Json::as_str)
-        .collect();
-    tw.write(&format!("{}\n", titles.join("\t")));
-    for proc_ in v["Processes"].as_array().into_iter().flatten() {
-        let cols: Vec<&str> = proc_
-            .as_array()
+    print!("{}", top_table(&v, 20));
+    Ok(())
+}
+
+/// The table of a `/containers/{id}/top` answer (`min_width`: docker's 20, compose's 4).
+pub fn top_table(v: &Json, min_width: usize) -> String {
+    let mut tw = crate::tabwriter::TabWriter::new(min_width, 3);
+    let strings = |row: &Json| -> Vec<String> {
+        row.as_array()
             .into_iter()
             .flatten()
             .filter_map(Json::as_str)
-            .collect();
-        tw.write(&format!("{}\n", cols.join("\t")));
+            .map(str::to_string)
+            .collect()
+    };
+    tw.write(&format!("{}\n", strings(&v["Titles"]).join("\t")));
+    for row in v["Processes"].as_array().into_iter().flatten() {
+        tw.write(&format!("{}\n", strings(row).join("\t")));
     }
-    print!("{}", tw.finish());
-    Ok(())
+    tw.finish()
 }
 
 pub async fn logs(ctx: &mut Ctx, p: &Parsed) -> anyhow::Result<()> {

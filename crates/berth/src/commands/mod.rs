@@ -4,6 +4,7 @@
 
 mod build;
 mod changes;
+mod compose;
 mod container;
 mod cp;
 mod cp_fds;
@@ -608,6 +609,11 @@ pub type Group = (
 );
 
 pub const GROUPS: &[Group] = &[
+    (
+        "compose",
+        "Define and run multi-container applications",
+        &[],
+    ),
     ("container", "Manage containers", &[]),
     ("image", "Manage images", &[]),
     ("system", "Manage berth", &[]),
@@ -664,6 +670,9 @@ fn group_help(cmd: &str, about: &str, subs: &[(&str, &str)]) -> String {
 
 /// Parses a command's flags and runs it.
 pub async fn dispatch(mut ctx: Ctx, cmd: &str, rest: Vec<String>) -> anyhow::Result<()> {
+    if cmd == "compose" {
+        return compose::compose(&mut ctx, rest).await;
+    }
     let group = GROUPS.iter().find(|(n, _, _)| *n == cmd);
     if let Some((_, about, subs)) = group {
         // Bare `berth volume` prints its help on stderr, `--help` on stdout.
