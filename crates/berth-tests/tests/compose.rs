@@ -465,6 +465,52 @@ fn dependencies_start_first_and_conditions_are_waited_for() {
     );
     assert_eq!(d.inspect("deps-web-1", "{{.State.Status}}"), "created");
     compose(&d, &p, &["down"]).ok();
+
+    // service_healthy waits for the dependency's health check to pass.
+    p.write(
+        "compose.yaml",
+        r#"services:
+  db:
+    image: busybox
+    command: sh -c 'sleep 2; touch /ready; sleep 1000'
+    stop_signal: SIGKILL
+    healthcheck:
+      test: ["CMD", "test", "-f", "/ready"]
+      interval: 500ms
+      retries: 40
+  web:
+    image: busybox
+    command: sleep 1000
+    stop_signal: SIGKILL
+    depends_on:
+      db: {condition: service_healthy}
+"#,
+    );
+    compose(&d, &p, &["up", "-d"]).ok();
+    assert_eq!(
+        d.inspect("deps-db-1", "{{.State.Health.Status}}"),
+        "healthy"
+    );
+    // Both in UTC, to the second: "YYYY-MM-DDTHH:MM:SS" compares as text.
+    let ready = d
+        .berth(&[
+            "exec",
+            "deps-db-1",
+            "date",
+            "-u",
+            "-r",
+            "/ready",
+            "+%Y-%m-%dT%H:%M:%S",
+        ])
+        .ok()
+        .out()
+        .to_string();
+    let started = d.inspect("deps-web-1", "{{.State.StartedAt}}");
+    assert!(
+        started[..19] >= *ready.as_str(),
+        "web started at {started}, before db was ready at {ready}"
+    );
+    compose(&d, &p, &["down"]).ok();
 }
 
 #[test]
