@@ -33,9 +33,21 @@ impl ContainerFiles {
             failures.push(format!("removing writable layer: {e}"));
         }
         for d in &self.dirs {
-            if let Err(e) = std::fs::remove_dir_all(d) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    failures.push(format!("removing {}: {e}", d.display()));
+            // A health probe that was starting as the container stopped may still drop its
+            // process file in the directory while it is removed: try again.
+            let mut attempt = 0;
+            loop {
+                match std::fs::remove_dir_all(d) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty && attempt < 10 => {
+                        attempt += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    Err(e) => {
+                        failures.push(format!("removing {}: {e}", d.display()));
+                        break;
+                    }
                 }
             }
         }
