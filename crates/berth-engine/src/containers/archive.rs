@@ -240,6 +240,40 @@ impl Engine {
         name: &str,
         path: &str,
     ) -> Result<(PathStat, crate::ArchiveJob)> {
+        self.read_path_with(name, path, |fs, host, name| {
+            Box::new(move |w: &mut dyn std::io::Write| {
+                let _keep_mounted = &fs;
+                berth_storage::copy::archive_path(&host, &name, w).map_err(Error::from)
+            }) as crate::ArchiveJob
+        })
+        .await
+    }
+
+    /// [`Self::read_container_path`] for a local client: the tar goes on its socket with
+    /// regular files passed as descriptors (see `berth_storage::fdpass`).
+    pub async fn read_container_path_fds(
+        self: &Arc<Self>,
+        name: &str,
+        path: &str,
+    ) -> Result<(PathStat, crate::SocketArchiveJob)> {
+        self.read_path_with(name, path, |fs, host, name| {
+            Box::new(move |sock| {
+                let _keep_mounted = &fs;
+                berth_storage::fdpass::archive_path_to_socket(&host, &name, sock)
+                    .map_err(Error::from)
+            }) as crate::SocketArchiveJob
+        })
+        .await
+    }
+
+    /// Resolves `path` in the container and makes the job that archives it from the
+    /// mounted filesystem (kept mounted by the job), the host path and the entry name.
+    async fn read_path_with<J: Send + 'static>(
+        self: &Arc<Self>,
+        name: &str,
+        path: &str,
+        job: impl FnOnce(ContainerFs, PathBuf, String) -> J + Send + 'static,
+    ) -> Result<(PathStat, J)> {
         let c = self.container(name)?.snapshot();
         let engine = self.clone();
         let path = path.to_string();
@@ -253,40 +287,7 @@ impl Engine {
             } else {
                 stat.name.clone()
             };
-            let job: crate::ArchiveJob = Box::new(move |w: &mut dyn std::io::Write| {
-                let _keep_mounted = &fs;
-                berth_storage::copy::archive_path(&r.host, &name, w).map_err(Error::from)
-            });
-            Ok((stat, job))
-        })
-        .await
-    }
-
-    /// [`Self::read_container_path`] for a local client: the tar goes on its socket with
-    /// regular files passed as descriptors (see `berth_storage::fdpass`).
-    pub async fn read_container_path_fds(
-        self: &Arc<Self>,
-        name: &str,
-        path: &str,
-    ) -> Result<(PathStat, crate::SocketArchiveJob)> {
-        let c = self.container(name)?.snapshot();
-        let engine = self.clone();
-        let path = path.to_string();
-        Self::blocking(move || {
-            let fs = engine.container_fs(&c)?;
-            let r = fs.resolve(&path, false)?;
-            let stat = engine.stat_resolved(&c, &path, &r)?;
-            let name = if path.ends_with("/.") {
-                ".".to_string()
-            } else {
-                stat.name.clone()
-            };
-            let job: crate::SocketArchiveJob = Box::new(move |sock| {
-                let _keep_mounted = &fs;
-                berth_storage::fdpass::archive_path_to_socket(&r.host, &name, sock)
-                    .map_err(Error::from)
-            });
-            Ok((stat, job))
+            Ok((stat, job(fs, r.host, name)))
         })
         .await
     }
