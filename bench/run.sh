@@ -167,7 +167,8 @@ PY
       printf '%-28s berth %8s MiB/s docker %8s MiB/s ratio %5.2f\n' "logs: read back" "$br" "$dr" "$(python3 -c "print($br/$dr)")"
       ;;
     health)
-      # Daemon memory per container with a health check (every second). Two figures: RSS
+      # Daemon memory per container with a health check (every second), after a warm-up
+      # round. Two figures: RSS
       # with HEALTH_CONTAINERS checked containers minus RSS with as many unchecked ones
       # (includes fixed costs the probes bring, such as the daemon's bounded ring of recent
       # events filling with exec events); and the slope between n/2 and n checked
@@ -181,6 +182,10 @@ PY
         berth rm -f $(berth ps -q) >/dev/null; dock rm -f $(dock ps -q) >/dev/null 2>&1 || true
       }
       check=(--health-cmd true --health-interval 1s)
+      # Warm-up: one round of checked containers first, so that both daemons' heaps have
+      # grown to what n containers need; the rounds below then measure what stays in use
+      # rather than the allocator's high-water mark.
+      rss_with "$n" "${check[@]}" >/dev/null
       read -r b0 d0 < <(rss_with "$n")
       read -r bh dh < <(rss_with $((n / 2)) "${check[@]}")
       read -r b1 d1 < <(rss_with "$n" "${check[@]}")
