@@ -18,6 +18,40 @@ pub fn extract_into(tar: impl Read, dest: &Path, owner: Option<(u32, u32)>) -> R
     Ok(())
 }
 
+/// What [`walk_tree`] does with a regular file: the builder, its path and entry name, and
+/// its metadata.
+pub type FileEntry<'a, W> =
+    dyn FnMut(&mut tar::Builder<W>, &Path, &str, &std::fs::Metadata) -> std::io::Result<()> + 'a;
+
+/// Appends the tree at `fs` as entries named from `name`, directories recursively in
+/// lexical order, never following symlinks; regular files go to `file`, everything else is
+/// appended as it is.
+pub fn walk_tree<W: Write>(
+    b: &mut tar::Builder<W>,
+    fs: &Path,
+    name: &str,
+    file: &mut FileEntry<'_, W>,
+) -> std::io::Result<()> {
+    let m = std::fs::symlink_metadata(fs)?;
+    if m.is_dir() {
+        let dir_name = format!("{}/", name.trim_end_matches('/'));
+        b.append_path_with_name(fs, &dir_name)?;
+        let mut children: Vec<_> = std::fs::read_dir(fs)?
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        children.sort();
+        for c in children {
+            let child = format!("{dir_name}{}", c.to_string_lossy());
+            walk_tree(b, &fs.join(&c), &child, file)?;
+        }
+    } else if m.is_file() {
+        file(b, fs, name, &m)?;
+    } else {
+        b.append_path_with_name(fs, name)?;
+    }
+    Ok(())
+}
+
 /// Writes `src` (a file, symlink or directory on the host) as a tar whose entries are
 /// named from `name` (`name`, `name/...`). Symlinks are stored as links, never followed.
 pub fn archive_path(src: &Path, name: &str, w: impl Write) -> Result<()> {

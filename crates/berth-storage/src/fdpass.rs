@@ -137,7 +137,7 @@ impl FdSender {
         h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
         h.set_size(0);
         b.append_data(&mut h, name, io::empty())?;
-        Ok(padded(meta.len()) as i64 - (512 + padded(record.len() as u64)) as i64)
+        Ok(plain_size_delta(meta.len()))
     }
 }
 
@@ -156,6 +156,13 @@ impl Write for FdSender {
 
 fn padded(n: u64) -> u64 {
     n.div_ceil(512) * 512
+}
+
+/// What an entry with `len` bytes of content takes in a plain tar beyond what its marked
+/// form takes (the content's blocks, minus the marker's PAX header and record).
+pub fn plain_size_delta(len: u64) -> i64 {
+    let marker = 512 + padded(pax_record(PAX_FROM_FD, "1").len() as u64);
+    padded(len) as i64 - marker as i64
 }
 
 /// One PAX record, `"<len> key=value\n"`, its length counting itself.
@@ -188,38 +195,17 @@ pub fn archive_path_to_socket(src: &Path, name: &str, sock: UnixStream) -> Resul
     let mut b = tar::Builder::new(FdSender::new(sock));
     b.follow_symlinks(false);
     b.mode(tar::HeaderMode::Complete);
-    fn walk(b: &mut tar::Builder<FdSender>, fs: &Path, name: &str) -> io::Result<()> {
-        let m = std::fs::symlink_metadata(fs)?;
-        if m.is_dir() {
-            let dir_name = format!("{}/", name.trim_end_matches('/'));
-            b.append_path_with_name(fs, &dir_name)?;
-            let mut children: Vec<_> = std::fs::read_dir(fs)?
-                .filter_map(|e| e.ok().map(|e| e.file_name()))
-                .collect();
-            children.sort();
-            for c in children {
-                let child = format!("{dir_name}{}", c.to_string_lossy());
-                walk(b, &fs.join(&c), &child)?;
-            }
-        } else if m.is_file() {
-            let f = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc_o_nofollow())
-                .open(fs)?;
-            FdSender::append_file(b, f, name, &m)?;
-        } else {
-            b.append_path_with_name(fs, name)?;
-        }
-        Ok(())
-    }
-    walk(&mut b, src, name).ctx("archiving", src)?;
+    crate::copy::walk_tree(&mut b, src, name, &mut |b, fs, name, m| {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(fs)?;
+        FdSender::append_file(b, f, name, m).map(drop)
+    })
+    .ctx("archiving", src)?;
     let mut w = b.into_inner().ctx("finishing archive of", src)?;
     w.flush().ctx("sending archive of", src)?;
     Ok(())
-}
-
-fn libc_o_nofollow() -> i32 {
-    rustix::fs::OFlags::NOFOLLOW.bits() as i32
 }
 
 impl Read for FdReader {
@@ -284,34 +270,25 @@ pub fn copy_contents(src: &OwnedFd, dst: &File, buf: &mut [u8]) -> io::Result<u6
     }
     let chunk = 1usize << 30;
     let mut total = 0u64;
-    let mut off = 0u64;
-    let mut in_kernel = true;
-    while in_kernel {
-        let mut o = off;
-        match rustix::fs::copy_file_range(src, Some(&mut o), dst.as_fd(), None, chunk) {
-            Ok(0) => return Ok(total),
-            Ok(n) => {
-                total += n as u64;
-                off = o;
+    // copy_file_range where both files are on one filesystem; else sendfile, which also
+    // copies in the kernel (overlayfs and the host's filesystem).
+    type InKernel = fn(&OwnedFd, &File, &mut u64, usize) -> io::Result<usize>;
+    let ways: [InKernel; 2] = [
+        |src, dst, off, n| Ok(rustix::fs::copy_file_range(src, Some(off), dst, None, n)?),
+        |src, dst, off, n| Ok(rustix::fs::sendfile(dst, src, Some(off), n)?),
+    ];
+    for way in ways {
+        loop {
+            let mut off = total;
+            match way(src, dst, &mut off, chunk) {
+                Ok(0) => return Ok(total),
+                Ok(n) => total += n as u64,
+                Err(_) if total == 0 => break,
+                Err(e) => return Err(e),
             }
-            Err(_) if total == 0 => in_kernel = false,
-            Err(e) => return Err(e.into()),
         }
     }
-    // Different filesystems (overlayfs and the host's): sendfile copies in the kernel too.
-    let mut in_kernel = true;
-    while in_kernel {
-        let mut o = off;
-        match rustix::fs::sendfile(dst.as_fd(), src, Some(&mut o), chunk) {
-            Ok(0) => return Ok(total),
-            Ok(n) => {
-                total += n as u64;
-                off = o;
-            }
-            Err(_) if total == 0 => in_kernel = false,
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let mut off = total;
     let mut dst = dst;
     loop {
         let n = rustix::io::pread(src, &mut *buf, off)?;
@@ -328,22 +305,14 @@ pub fn copy_contents(src: &OwnedFd, dst: &File, buf: &mut [u8]) -> io::Result<u6
 mod tests {
     use super::*;
 
-    /// A writer that sends buffered bytes with the descriptors attached to them.
-    fn send(sock: &UnixStream, bytes: &[u8], fds: &[OwnedFd]) {
-        let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
-        let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(8))];
-        let mut control = rustix::net::SendAncillaryBuffer::new(&mut space);
-        if !borrowed.is_empty() {
-            assert!(control.push(rustix::net::SendAncillaryMessage::ScmRights(&borrowed)));
+    /// Sends `bytes` with `fds` attached, as the client does.
+    fn send(sock: &UnixStream, bytes: &[u8], fds: Vec<OwnedFd>) {
+        let mut w = FdSender::new(sock.try_clone().unwrap());
+        for fd in fds {
+            w.attach(fd).unwrap();
         }
-        let n = rustix::net::sendmsg(
-            sock,
-            &[io::IoSlice::new(bytes)],
-            &mut control,
-            rustix::net::SendFlags::empty(),
-        )
-        .unwrap();
-        (&*sock).write_all(&bytes[n..]).unwrap();
+        w.write_all(bytes).unwrap();
+        w.flush().unwrap();
     }
 
     fn pax(key: &str, value: &str) -> Vec<u8> {
@@ -380,7 +349,7 @@ mod tests {
         let fd: OwnedFd = File::open(&src).unwrap().into();
         let d2 = dest.clone();
         let t = std::thread::spawn(move || extract_from_socket(z, Vec::new(), &d2, None));
-        send(&a, &bytes, &[fd]);
+        send(&a, &bytes, vec![fd]);
         drop(a);
         t.join().unwrap().unwrap();
         assert_eq!(

@@ -394,7 +394,7 @@ fn copy_passed_file<R: Read>(
     let n = berth_storage::fdpass::copy_contents(src, &f, buf)?;
     f.set_permissions(std::fs::Permissions::from_mode(h.mode()? & 0o7777))?;
     f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(h.mtime()?))?;
-    Ok(n.div_ceil(512) as i64 * 512 - 1024)
+    Ok(berth_storage::fdpass::plain_size_delta(n))
 }
 
 /// moby's `TarResourceRebase` for a local source: entries named after the source's last
@@ -411,50 +411,11 @@ pub fn tar_local(src: &CopyInfo, top: Option<&str>, w: impl Write) -> anyhow::Re
     b.follow_symlinks(false);
     b.mode(tar::HeaderMode::Complete);
     let root = Path::new(&dir).join(&base);
-    walk_local(&mut b, &root, &top, &mut |b, fs, name, _| {
-        b.append_path_with_name(fs, name).map_err(Into::into)
+    berth_storage::copy::walk_tree(&mut b, &root, &top, &mut |b, fs, name, _| {
+        b.append_path_with_name(fs, name)
     })?;
     b.finish()?;
     Ok(())
-}
-
-/// What `walk_local` does with a regular file: the builder, its path and entry name, and
-/// its metadata.
-pub type FileEntry<'a, W> =
-    dyn FnMut(&mut tar::Builder<W>, &Path, &str, &std::fs::Metadata) -> anyhow::Result<()> + 'a;
-
-/// Appends the tree at `fs` as entries named from `name`, directories recursively in
-/// lexical order; regular files go to `file`, everything else is appended as it is.
-pub fn walk_local<W: Write>(
-    b: &mut tar::Builder<W>,
-    fs: &Path,
-    name: &str,
-    file: &mut FileEntry<'_, W>,
-) -> anyhow::Result<()> {
-    {
-        let m = std::fs::symlink_metadata(fs)?;
-        if m.is_dir() {
-            let dir_name = if name.ends_with('/') {
-                name.to_string()
-            } else {
-                format!("{name}/")
-            };
-            b.append_path_with_name(fs, &dir_name)?;
-            let mut children: Vec<_> = std::fs::read_dir(fs)?
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
-            children.sort();
-            for c in children {
-                walk_local(b, &fs.join(&c), &format!("{dir_name}{c}"), file)?;
-            }
-        } else if m.is_file() {
-            file(b, fs, name, &m)?;
-        } else {
-            b.append_path_with_name(fs, name)?;
-        }
-        Ok(())
-    }
 }
 
 /// A reader that counts bytes through it, for the `Successfully copied` line.

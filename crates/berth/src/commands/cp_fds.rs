@@ -4,7 +4,6 @@
 //! `berth_storage::fdpass` for the stream's rules. Against a daemon without these
 //! endpoints (dockerd) the callers fall back to the plain archive requests.
 
-use super::cp::walk_local;
 use super::cp::{CopyInfo, PathStat};
 use berth_storage::fdpass::{FdReader, FdSender};
 use std::io::{self, BufRead, Read, Write};
@@ -67,7 +66,7 @@ pub fn upload(
     b.mode(tar::HeaderMode::Complete);
     // What the plain stream would have held beyond what goes on the wire.
     let mut extra = 0i64;
-    let sent = walk_local(
+    let sent = berth_storage::copy::walk_tree(
         &mut b,
         &Path::new(&dir).join(&base),
         &top,
@@ -76,6 +75,7 @@ pub fn upload(
             Ok(())
         },
     )
+    .map_err(anyhow::Error::from)
     .and_then(|()| {
         let mut w = b.into_inner()?;
         w.flush()?;
