@@ -40,6 +40,8 @@ load_busybox
 results=()
 add() { results+=("$1"); }
 
+# Every timed run of one command (ms), for the few-run scenarios where the spread matters.
+runs_ms() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps([round(t*1000,1) for t in d['results'][int(sys.argv[2])]['times']]))" "$@"; }
 median_ms() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('%.1f' % (d['results'][int(sys.argv[2])]['median']*1000))" "$@"; }
 
 bench() { # name, berth command, docker command [, extra command label, extra command]
@@ -59,7 +61,7 @@ bench_prepared() { # name, berth command, docker command, berth prepare, docker 
   hyperfine -N -w 1 -r "$RUNS" --export-json "$json" \
     --prepare "$4" "$2" --prepare "$5" "$3" >/dev/null
   local b d; b=$(median_ms "$json" 0); d=$(median_ms "$json" 1)
-  add "{\"scenario\":\"$1\",\"berth_ms\":$b,\"docker_ms\":$d}"
+  add "{\"scenario\":\"$1\",\"berth_ms\":$b,\"docker_ms\":$d,\"berth_runs_ms\":$(runs_ms "$json" 0),\"docker_runs_ms\":$(runs_ms "$json" 1)}"
   printf '%-28s berth %8s ms   docker %8s ms   ratio %5.2f\n' "$1" "$b" "$d" "$(python3 -c "print($b/$d)")"
 }
 
@@ -260,18 +262,27 @@ for d in range(100):
 PY
       berth run -d --name cpt busybox sleep 100000 >/dev/null
       dock run -d --name cpt busybox sleep 100000 >/dev/null
-      files_bench() { RUNS=${FILE_RUNS:-5} bench_prepared "$@"; }
+      # Every run copies to a destination of its own (/data1, /data2, ... in the container,
+      # out-berth1, ... on the host), and nothing is deleted until all runs are done. This
+      # disk is ext4 without a journal: there, creating files within minutes of deleting many
+      # costs several times more CPU (the inode allocator looks at and skips each recently
+      # deleted inode, ext4's recently_deleted()), so a run prepared by `rm -rf` of the last
+      # copy measures the deletion rather than cp (seen: plain `cp -r` of the tree 1.0-1.3 s
+      # fresh, 3.9-8.9 s right after deleting a copy). The prepare step moves a counter and
+      # flushes the disk; runs need (FILE_RUNS + 1) GiB per daemon and direction.
+      files_bench() { RUNS=${FILE_RUNS:-3} bench_prepared "$@"; }
+      next() { echo "sh -c 'echo \$((\$(cat $BENCH_DIR/n-$1 2>/dev/null || echo 0) + 1)) > $BENCH_DIR/n-$1 && sync'"; }
+      nth() { echo "\$(cat $BENCH_DIR/n-$1)"; }
       files_bench cp-in-1gib-10k-files \
-        "$BIN/berth -H unix://$BERTH_SOCK cp $tree cpt:/data" \
-        "$DOCKER_CLI -H unix://$DOCKER_SOCK cp $tree cpt:/data" \
-        "sh -c '$BIN/berth -H unix://$BERTH_SOCK exec cpt rm -rf /data && sync'" \
-        "sh -c '$DOCKER_CLI -H unix://$DOCKER_SOCK exec cpt rm -rf /data && sync'"
+        "sh -c 'exec $BIN/berth -H unix://$BERTH_SOCK cp $tree cpt:/data$(nth bin)'" \
+        "sh -c 'exec $DOCKER_CLI -H unix://$DOCKER_SOCK cp $tree cpt:/data$(nth din)'" \
+        "$(next bin)" "$(next din)"
       files_bench cp-out-1gib-10k-files \
-        "$BIN/berth -H unix://$BERTH_SOCK cp cpt:/data $BENCH_DIR/out-berth" \
-        "$DOCKER_CLI -H unix://$DOCKER_SOCK cp cpt:/data $BENCH_DIR/out-docker" \
-        "sh -c 'rm -rf $BENCH_DIR/out-berth && sync'" "sh -c 'rm -rf $BENCH_DIR/out-docker && sync'"
+        "sh -c 'exec $BIN/berth -H unix://$BERTH_SOCK cp cpt:/data1 $BENCH_DIR/out-berth$(nth bout)'" \
+        "sh -c 'exec $DOCKER_CLI -H unix://$DOCKER_SOCK cp cpt:/data1 $BENCH_DIR/out-docker$(nth dout)'" \
+        "$(next bout)" "$(next dout)"
       berth rm -f cpt >/dev/null; dock rm -f cpt >/dev/null
-      rm -rf "$tree" "$BENCH_DIR/out-berth" "$BENCH_DIR/out-docker"
+      rm -rf "$tree" "$BENCH_DIR"/out-berth* "$BENCH_DIR"/out-docker* "$BENCH_DIR"/n-*
       berth run -d --name cm busybox sh -c 'head -c 209715200 /dev/urandom > /big; sleep 100000' >/dev/null
       dock run -d --name cm busybox sh -c 'head -c 209715200 /dev/urandom > /big; sleep 100000' >/dev/null
       until [ "$(berth exec cm stat -c %s /big 2>/dev/null)" = 209715200 ] && [ "$(dock exec cm stat -c %s /big 2>/dev/null)" = 209715200 ]; do sleep 0.5; done

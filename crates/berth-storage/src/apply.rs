@@ -207,6 +207,7 @@ pub(crate) fn apply_tar_with(
         buf: vec![0u8; 1 << 20],
         owner,
         fds,
+        pool: None,
     };
     for entry in archive
         .entries()
@@ -218,6 +219,11 @@ pub(crate) fn apply_tar_with(
     // The diff_id covers the whole stream, including the end blocks and record padding.
     let mut tap = archive.into_inner();
     io::copy(&mut tap, &mut io::sink()).map_err(|source| StorageError::LayerRead { source })?;
+    if let Some(pool) = x.pool.take() {
+        x.size += pool
+            .finish()
+            .map_err(|e| StorageError::io("copying into", &e.path, e.source))?;
+    }
     x.finish_dir_times()?;
 
     let (recipe_writer, recipe_err, stream_ok, hasher) = {
@@ -285,6 +291,48 @@ pub(crate) fn clean_path(raw: &[u8]) -> Result<Option<PathBuf>> {
     })
 }
 
+/// Sets an entry's xattrs with `set`, as Docker does: overlay metadata only comes from
+/// whiteout entries, and xattrs the filesystem cannot store or will not let us set
+/// (EPERM: trusted.* on overlayfs, restricted user namespaces) are skipped.
+fn set_xattrs(
+    xattrs: &[(String, Vec<u8>)],
+    mut set: impl FnMut(&str, &[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    for (key, value) in xattrs {
+        if key.starts_with(OVERLAY_XATTR_PREFIX) {
+            continue;
+        }
+        match set(key, value) {
+            Err(e)
+                if e.raw_os_error() == Some(Errno::NOTSUP.raw_os_error())
+                    || e.raw_os_error() == Some(Errno::PERM.raw_os_error()) => {}
+            r => r?,
+        }
+    }
+    Ok(())
+}
+
+/// A regular file's owner, mode, xattrs and time, set through its descriptor (the order
+/// of [`Extractor::set_meta`]: chown before chmod, which it would clear set-id bits of).
+fn set_file_meta(f: &File, m: &EntryMeta) -> io::Result<()> {
+    rustix::fs::fchown(
+        f,
+        Some(rustix::fs::Uid::from_raw(m.uid)),
+        Some(rustix::fs::Gid::from_raw(m.gid)),
+    )?;
+    rustix::fs::fchmod(f, Mode::from_raw_mode(m.mode & 0o7777))?;
+    set_xattrs(&m.xattrs, |key, value| {
+        Ok(rustix::fs::fsetxattr(
+            f,
+            key,
+            value,
+            rustix::fs::XattrFlags::empty(),
+        )?)
+    })?;
+    rustix::fs::futimens(f, &fsutil::timestamps(m.mtime.0, m.mtime.1))?;
+    Ok(())
+}
+
 struct EntryMeta {
     uid: u32,
     gid: u32,
@@ -317,6 +365,8 @@ struct Extractor<'a> {
     owner: Option<(u32, u32)>,
     /// Descriptors passed along the stream, for entries whose content is not in it.
     fds: Option<crate::fdpass::FdQueue>,
+    /// Copies the content of passed descriptors (made on the first one).
+    pool: Option<crate::fdpass::CopyPool>,
 }
 
 fn read_err(source: io::Error) -> StorageError {
@@ -419,8 +469,14 @@ impl Extractor<'_> {
                                 rel.display()
                             ))
                         })?;
-                    self.size += crate::fdpass::copy_contents(&src, &file, &mut self.buf)
-                        .ctx("copying into", self.root.join(&rel))?;
+                    // The content, then the owner, mode, xattrs and time, are set on the
+                    // pool's threads, through the file's own descriptor.
+                    let path = self.root.join(&rel);
+                    let pool = self.pool.get_or_insert_with(crate::fdpass::CopyPool::new);
+                    pool.submit(src, file, path, move |f, _| set_file_meta(f, &meta))
+                        .map_err(|e| StorageError::io("copying into", &e.path, e.source))?;
+                    self.mark_unpacked(&rel);
+                    return Ok(());
                 }
                 loop {
                     let n = entry.read(&mut self.buf).map_err(read_err)?;
@@ -548,20 +604,10 @@ impl Extractor<'_> {
         let mode = (!symlink).then_some(m.mode);
         fsutil::set_owner_mode_time(pfd.as_fd(), name, m.uid, m.gid, mode, None)
             .ctx("setting owner and mode of", &path)?;
-        for (key, value) in &m.xattrs {
-            if key.starts_with(OVERLAY_XATTR_PREFIX) {
-                continue; // only whiteout entries may make overlay metadata
-            }
-            match fsutil::set_xattr(&fd_path(pfd.as_fd(), name), key, value) {
-                Ok(()) => {}
-                // Like Docker: skip xattrs the filesystem cannot store or will not let
-                // us set (EPERM: trusted.* on overlayfs, restricted user namespaces).
-                Err(e)
-                    if e.raw_os_error() == Some(Errno::NOTSUP.raw_os_error())
-                        || e.raw_os_error() == Some(Errno::PERM.raw_os_error()) => {}
-                Err(e) => return Err(StorageError::io("setting xattr on", &path, e)),
-            }
-        }
+        set_xattrs(&m.xattrs, |key, value| {
+            fsutil::set_xattr(&fd_path(pfd.as_fd(), name), key, value)
+        })
+        .ctx("setting xattr on", &path)?;
         if etype == tar::EntryType::Directory {
             self.dir_times.push((rel.to_path_buf(), m.mtime));
         } else {

