@@ -476,6 +476,20 @@ mod tests {
         assert_eq!(h.log[4].exit_code, 7);
     }
 
+    /// One task per checked container lives as long as the container: its future is what
+    /// a check costs the daemon between probes (a read buffer in it once made that 65 KiB).
+    #[test]
+    fn a_health_task_is_small() {
+        fn future_size<F, Fut>(_: F) -> usize
+        where
+            F: FnOnce(std::sync::Weak<Engine>, Arc<ContainerEntry>, u64) -> Fut,
+        {
+            std::mem::size_of::<Fut>()
+        }
+        let size = future_size(health_loop);
+        assert!(size < 4096, "health task future is {size} bytes");
+    }
+
     #[test]
     fn long_output_is_cut_like_dockers() {
         let mut o = LimitedOutput::default();
