@@ -72,10 +72,12 @@ stop_daemons() {
   [ -f "$BENCH_DIR/docker/dockerd.pid" ] && kill "$(cat "$BENCH_DIR/docker/dockerd.pid")" 2>/dev/null || true
   sleep 2
   [ -f "$BENCH_DIR/docker/unshare.pid" ] && kill "$(cat "$BENCH_DIR/docker/unshare.pid")" 2>/dev/null || true
-  pkill -f "$BENCH_DIR" 2>/dev/null || true
-  pkill -f "$RUN_DIR" 2>/dev/null || true
+  # Patterns end with `/`: another bench's dirs may start with the same name
+  # (/var/tmp/berth-bench-h beside /var/tmp/berth-bench).
+  pkill -f "$BENCH_DIR/" 2>/dev/null || true
+  pkill -f "$RUN_DIR/" 2>/dev/null || true
   sleep 0.5
-  { grep -oE "($BENCH_DIR|$RUN_DIR)[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep -oE "($BENCH_DIR|$RUN_DIR)/[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   for h in /sys/fs/cgroup/*/; do
     for p in "$BERTH_CGROUP" "$DOCKER_CGROUP" "$BERTH_CGROUP-bare"; do
       [ -d "$h$p" ] && find "$h$p" -depth -type d -exec rmdir {} \; 2>/dev/null || true

@@ -175,12 +175,18 @@ PY
       # (includes fixed costs the probes bring, such as the daemon's bounded ring of recent
       # events filling with exec events); and the slope between n/2 and n checked
       # containers (fixed costs cancel out).
+      # The rounds run in the order plain, half, full, full, half, plain and each figure
+      # uses the mean of its two rounds, which cancels a steady drift: both daemons' RSS
+      # creeps up from round to round whatever the round holds (berthd's six rounds in one
+      # run: 28432 28492 28672 28860 28984 29036 KiB), and the one-way order plain, half,
+      # full charged that drift to the checked rounds (berthd's figure then moved between
+      # 8 and 48 KiB from one run to the next of the same binary).
       n=$HEALTH_CONTAINERS
       rss_with() { # count, flags...
         local count=$1; shift
         for i in $(seq "$count"); do berth run -d "$@" busybox sleep 100000 >/dev/null; dock run -d "$@" busybox sleep 100000 >/dev/null; done
         sleep 8
-        echo "$(rss_kib "$BIN/berthd") $(rss_kib "dockerd --data-root $BENCH_DIR")"
+        echo "$(rss_kib "$BIN/berthd") $(rss_kib "dockerd --data-root $BENCH_DIR/")"
         berth rm -f $(berth ps -q) >/dev/null; dock rm -f $(dock ps -q) >/dev/null 2>&1 || true
       }
       check=(--health-cmd true --health-interval 1s)
@@ -188,13 +194,20 @@ PY
       # grown to what n containers need; the rounds below then measure what stays in use
       # rather than the allocator's high-water mark.
       rss_with "$n" "${check[@]}" >/dev/null
-      read -r b0 d0 < <(rss_with "$n")
-      read -r bh dh < <(rss_with $((n / 2)) "${check[@]}")
-      read -r b1 d1 < <(rss_with "$n" "${check[@]}")
+      read -r b0a d0a < <(rss_with "$n")
+      read -r bha dha < <(rss_with $((n / 2)) "${check[@]}")
+      read -r b1a d1a < <(rss_with "$n" "${check[@]}")
+      read -r b1b d1b < <(rss_with "$n" "${check[@]}")
+      read -r bhb dhb < <(rss_with $((n / 2)) "${check[@]}")
+      read -r b0b d0b < <(rss_with "$n")
+      mean() { echo $((($1 + $2) / 2)); }
+      b0=$(mean "$b0a" "$b0b"); bh=$(mean "$bha" "$bhb"); b1=$(mean "$b1a" "$b1b")
+      d0=$(mean "$d0a" "$d0b"); dh=$(mean "$dha" "$dhb"); d1=$(mean "$d1a" "$d1b")
       kib() { python3 -c "print('%.1f' % (($1) / $2))"; }
       bk=$(kib "$b1 - $b0" "$n"); dk=$(kib "$d1 - $d0" "$n")
       bs=$(kib "$b1 - $bh" "$((n - n / 2))"); ds=$(kib "$d1 - $dh" "$((n - n / 2))")
-      add "{\"scenario\":\"health-daemon-kib-per-container\",\"berth\":$bk,\"docker\":$dk,\"berth_slope\":$bs,\"docker_slope\":$ds,\"berthd_kib_plain\":$b0,\"berthd_kib_half_checked\":$bh,\"berthd_kib_checked\":$b1,\"dockerd_kib_plain\":$d0,\"dockerd_kib_half_checked\":$dh,\"dockerd_kib_checked\":$d1}"
+      rounds="\"berthd_kib_rounds\":[$b0a,$bha,$b1a,$b1b,$bhb,$b0b],\"dockerd_kib_rounds\":[$d0a,$dha,$d1a,$d1b,$dhb,$d0b]"
+      add "{\"scenario\":\"health-daemon-kib-per-container\",\"berth\":$bk,\"docker\":$dk,\"berth_slope\":$bs,\"docker_slope\":$ds,\"berthd_kib_plain\":$b0,\"berthd_kib_half_checked\":$bh,\"berthd_kib_checked\":$b1,\"dockerd_kib_plain\":$d0,\"dockerd_kib_half_checked\":$dh,\"dockerd_kib_checked\":$d1,$rounds}"
       printf '%-28s berthd %6s KiB   dockerd %6s KiB   (per checked container vs unchecked, %s containers)\n' "health check daemon memory" "$bk" "$dk" "$n"
       printf '%-28s berthd %6s KiB   dockerd %6s KiB   (slope from %s to %s checked containers)\n' "health check daemon memory" "$bs" "$ds" "$((n / 2))" "$n"
       ;;

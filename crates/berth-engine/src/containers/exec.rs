@@ -358,6 +358,13 @@ pub(crate) fn write_process(
     path: &std::path::Path,
     cfg: &ExecConfig,
 ) -> Result<()> {
+    std::fs::write(path, process_json(bundle, cfg)?)?;
+    Ok(())
+}
+
+/// The OCI process for an exec, as `runc exec --process` reads it, built from the
+/// container's own spec (read from its bundle).
+pub(crate) fn process_json(bundle: &std::path::Path, cfg: &ExecConfig) -> Result<Vec<u8>> {
     let spec_bytes = std::fs::read(bundle.join("config.json"))
         .map_err(|e| Error::conflict(format!("container is not running: {e}")))?;
     let spec: oci_spec::runtime::Spec = serde_json::from_slice(&spec_bytes)
@@ -378,7 +385,5 @@ pub(crate) fn write_process(
     };
     let process = berth_runtime::spec::build_exec_process(&spec, &req)
         .map_err(|e| Error::invalid(e.to_string()))?;
-    let json = serde_json::to_vec(&process).map_err(|e| Error::internal(e.to_string()))?;
-    std::fs::write(path, json)?;
-    Ok(())
+    serde_json::to_vec(&process).map_err(|e| Error::internal(e.to_string()))
 }

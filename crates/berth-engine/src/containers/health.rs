@@ -176,10 +176,11 @@ impl Engine {
         &self,
         entry: &ContainerEntry,
         cmd: Vec<String>,
+        process: &mut Option<Vec<u8>>,
         timeout: Duration,
     ) -> HealthLogEntry {
         let start = Utc::now();
-        let (output, exit_code) = match self.probe_exec(entry, cmd, timeout).await {
+        let (output, exit_code) = match self.probe_exec(entry, cmd, process, timeout).await {
             Ok(r) => r,
             Err(message) => (message, -1),
         };
@@ -191,10 +192,12 @@ impl Engine {
         }
     }
 
+    /// `process` keeps the probe's exec process (its JSON) from one probe to the next.
     async fn probe_exec(
         &self,
         entry: &ContainerEntry,
         cmd: Vec<String>,
+        process: &mut Option<Vec<u8>>,
         timeout: Duration,
     ) -> std::result::Result<(String, i64), String> {
         let exec_id = berth_core::id::new_id();
@@ -221,12 +224,19 @@ impl Engine {
         };
         let bundle = self.bundle_dir(&cid);
         let process_path = bundle.join(format!("exec-{exec_id}.json"));
-        {
-            let (bundle, path) = (bundle.clone(), process_path.clone());
-            Self::blocking(move || super::exec::write_process(&bundle, &path, &cfg))
+        // Every probe of a run execs the same process, so it is built once (building means
+        // parsing the container's spec, tens of KiB with its seccomp profile, on a blocking
+        // thread); a named user is looked up in the rootfs at each probe, as Docker does.
+        let json = match process.take() {
+            Some(json) if cfg.user.is_empty() => json,
+            _ => Self::blocking(move || super::exec::process_json(&bundle, &cfg))
                 .await
-                .map_err(|e| e.to_string())?;
-        }
+                .map_err(|e| e.to_string())?,
+        };
+        // A small write to the exec root (a tmpfs, as /run/berth is).
+        let written = std::fs::write(&process_path, &json);
+        *process = Some(json);
+        written.map_err(|e| format!("container is not running: {e}"))?;
         let sock = self.shim_socket(&cid);
         let started = tokio::time::timeout(START_TIMEOUT, async {
             let (mut r, mut w) = shim_client::connect(&sock)
@@ -339,6 +349,7 @@ async fn health_loop(engine: std::sync::Weak<Engine>, entry: Arc<ContainerEntry>
             && e.read(|c| c.state.status == Status::Running)
     };
     let mut life = entry.lifecycle();
+    let mut process = None;
     loop {
         let (config, shell, started_at, status) = entry.read(|c| {
             (
@@ -381,7 +392,7 @@ async fn health_loop(engine: std::sync::Weak<Engine>, entry: Arc<ContainerEntry>
         }
         let Some(e) = engine.upgrade() else { return };
         let timeout = duration_or(config.timeout, DEFAULT_TIMEOUT);
-        let result = e.run_probe(&entry, cmd, timeout).await;
+        let result = e.run_probe(&entry, cmd, &mut process, timeout).await;
         if !current(&entry) {
             return;
         }
@@ -474,6 +485,20 @@ mod tests {
         assert_eq!(h.log.len(), 5);
         assert_eq!(h.log[0].exit_code, 3);
         assert_eq!(h.log[4].exit_code, 7);
+    }
+
+    /// One task per checked container lives as long as the container: its future is what
+    /// a check costs the daemon between probes (a read buffer in it once made that 65 KiB).
+    #[test]
+    fn a_health_task_is_small() {
+        fn future_size<F, Fut>(_: F) -> usize
+        where
+            F: FnOnce(std::sync::Weak<Engine>, Arc<ContainerEntry>, u64) -> Fut,
+        {
+            std::mem::size_of::<Fut>()
+        }
+        let size = future_size(health_loop);
+        assert!(size < 4096, "health task future is {size} bytes");
     }
 
     #[test]
