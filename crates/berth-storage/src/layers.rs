@@ -85,10 +85,12 @@ pub fn chain_id(parent: Option<&Digest>, diff_id: &Digest) -> Digest {
 pub(crate) fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).ctx("creating temp file in", dir)?;
-    serde_json::to_writer(&mut tmp, value).map_err(|source| StorageError::Metadata {
+    // Serialized first, then written at once (to_writer on the file is a write per token).
+    let bytes = serde_json::to_vec(value).map_err(|source| StorageError::Metadata {
         path: path.to_path_buf(),
         source,
     })?;
+    tmp.write_all(&bytes).ctx("writing", tmp.path())?;
     tmp.persist(path)
         .map_err(|e| StorageError::io("writing", path, e.error))?;
     Ok(())

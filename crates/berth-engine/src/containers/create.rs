@@ -248,7 +248,11 @@ impl Engine {
             let (key, dir) = (layer_key.clone(), dir.clone());
             Self::blocking(move || {
                 std::fs::create_dir_all(&dir)?;
-                let init = storage.apply_layer(image_top.as_ref(), super::init_layer::tar())?;
+                let init = storage.apply_layer_verified(
+                    image_top.as_ref(),
+                    super::init_layer::tar(),
+                    super::init_layer::diff_id(),
+                )?;
                 storage.create_rw(&key, Some(&init.chain_id))?;
                 Ok(Some(init.chain_id))
             })

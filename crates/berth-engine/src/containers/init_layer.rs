@@ -50,6 +50,13 @@ pub(crate) fn tar() -> &'static [u8] {
     })
 }
 
+/// The layer's diff_id: with it, a container of an image whose init layer exists already
+/// finds it without unpacking the tar again.
+pub(crate) fn diff_id() -> &'static berth_core::Digest {
+    static DIFF_ID: OnceLock<berth_core::Digest> = OnceLock::new();
+    DIFF_ID.get_or_init(|| berth_core::Digest::of(tar()))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
