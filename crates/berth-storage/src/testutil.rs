@@ -40,12 +40,12 @@ impl TestStore {
     }
 }
 
-/// Temp dirs go under /var/tmp (a real disk, not a possible tmpfs /tmp), or under
-/// `BERTH_TEST_DIR`.
+/// Temp dirs go straight under /var/tmp (a real disk, not a possible tmpfs /tmp; each is
+/// removed with its test, so nothing stays behind), or under `BERTH_TEST_DIR`.
 fn test_base() -> std::path::PathBuf {
     let p = std::env::var_os("BERTH_TEST_DIR")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from("/var/tmp/berth-storage-tests"));
+        .unwrap_or_else(|| std::path::PathBuf::from("/var/tmp"));
     std::fs::create_dir_all(&p).unwrap();
     p
 }

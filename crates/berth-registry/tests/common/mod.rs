@@ -46,14 +46,15 @@ fn rustix_is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Temp dirs live under /var/tmp (a real disk), or `BERTH_TEST_DIR`.
+/// Temp dirs live straight under /var/tmp (a real disk; each is removed with its test),
+/// or under `BERTH_TEST_DIR`.
 pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
     let base = std::env::var_os("BERTH_TEST_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/tmp/berth-registry-tests"));
+        .unwrap_or_else(|| PathBuf::from("/var/tmp"));
     std::fs::create_dir_all(&base).unwrap();
     tempfile::Builder::new()
-        .prefix(prefix)
+        .prefix(&format!("berth-registry-test-{prefix}"))
         .tempdir_in(base)
         .unwrap()
 }
