@@ -381,12 +381,17 @@ impl CopyPool {
         }
     }
 
-    /// Waits for every queued copy; the bytes copied, or the first failure.
-    pub fn finish(mut self) -> std::result::Result<u64, CopyFailed> {
+    /// Closes the queue and waits for the threads to finish what it holds.
+    fn wait(&mut self) {
         self.jobs = None;
         for w in std::mem::take(&mut self.workers) {
             let _ = w.join();
         }
+    }
+
+    /// Waits for every queued copy; the bytes copied, or the first failure.
+    pub fn finish(mut self) -> std::result::Result<u64, CopyFailed> {
+        self.wait();
         self.take_failure()?;
         let copied = self
             .outcome
@@ -407,10 +412,7 @@ impl Drop for CopyPool {
     /// A pool given up on (an error elsewhere) still waits for its threads, so no copy
     /// goes on after the caller returned.
     fn drop(&mut self) {
-        self.jobs = None;
-        for w in std::mem::take(&mut self.workers) {
-            let _ = w.join();
-        }
+        self.wait();
     }
 }
 

@@ -552,14 +552,13 @@ pub enum Hijacked {
     Body(Incoming),
 }
 
-/// Reads a streaming body chunk by chunk.
 /// Calls `f` with each newline-terminated line of a streamed body (the daemon's JSON
-/// message streams: events, builds), the newline included; a last unterminated line is
-/// dropped.
+/// message streams: events, builds, pulls), the newline included, as the lines arrive;
+/// returns what followed the last newline (usually nothing).
 pub async fn for_each_line(
     body: &mut Incoming,
     mut f: impl FnMut(&[u8]) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
     while let Some(chunk) = next_chunk(body).await {
         buf.extend_from_slice(&chunk?);
@@ -568,7 +567,7 @@ pub async fn for_each_line(
             f(&line)?;
         }
     }
-    Ok(())
+    Ok(buf)
 }
 
 pub async fn next_chunk(body: &mut Incoming) -> Option<std::result::Result<Bytes, hyper::Error>> {

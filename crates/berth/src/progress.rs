@@ -8,7 +8,6 @@
 //! next operation (`pull -a`, the next tag) starts below them. [`JsonMessages`] keeps that
 //! state and writes to any `Write`, so tests can read the exact bytes.
 
-use crate::client::next_chunk;
 use hyper::body::Incoming;
 use serde_json::Value as Json;
 use std::collections::HashMap;
@@ -207,22 +206,19 @@ pub async fn render_body(
     msgs: &mut JsonMessages,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let mut buf = Vec::new();
-    while let Some(chunk) = next_chunk(body).await {
-        buf.extend_from_slice(&chunk?);
-        // Messages are newline-delimited in practice; a partial one waits for more bytes.
-        while let Some(pos) = buf.iter().position(|&c| c == b'\n') {
-            let line: Vec<u8> = buf.drain(..=pos).collect();
-            let text = String::from_utf8_lossy(&line);
-            let text = text.trim();
-            if text.is_empty() {
-                continue;
-            }
+    // Messages are newline-delimited in practice; what follows the last newline may still
+    // hold whole messages.
+    let rest = crate::client::for_each_line(body, |line| {
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim();
+        if !text.is_empty() {
             msgs.display(&serde_json::from_str(text)?, out)?;
             out.flush()?;
         }
-    }
-    let rest = String::from_utf8_lossy(&buf).trim().to_string();
+        Ok(())
+    })
+    .await?;
+    let rest = String::from_utf8_lossy(&rest).trim().to_string();
     for m in serde_json::Deserializer::from_str(&rest).into_iter::<Json>() {
         msgs.display(&m?, out)?;
     }

@@ -453,5 +453,6 @@ pub async fn events(c: &Compose, p: &Parsed) -> anyhow::Result<()> {
         out.flush()?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
